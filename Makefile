@@ -1,0 +1,54 @@
+# Every task a person runs. `make demo` and `make test` set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sha256sum | cut -c1-12)
+SAM := $(BIN)/sam
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast lint format build deploy local-aws clean
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+## The whole story on the embedded AWS: no account needed.
+demo: venv
+	$(BIN)/msk-privatelink demo
+
+## Every test: unit, embedded AWS, crash sweeps, templates (sam validate + build).
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Everything except the slow template build.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not template" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+build: venv
+	$(SAM) validate --lint
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+## The embedded AWS as an HTTP endpoint for other processes (AWS_ENDPOINT_URL).
+local-aws: venv
+	$(BIN)/msk-privatelink local-aws --port 4566
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

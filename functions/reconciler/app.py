@@ -1,0 +1,78 @@
+"""Reconciler Lambda: SQS FIFO batch of "reconcile cluster X" nudges."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.errors import MskPrivateLinkError
+from msk_privatelink.services import ReconcileService
+from msk_privatelink.settings import ReconcilerSettings
+from msk_privatelink.triggers import ReconcileRequest
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+# A failed record blocks only its own cluster's message group.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+@lru_cache(maxsize=1)
+def _service(settings: ReconcilerSettings) -> ReconcileService:
+    return ReconcileService(AwsClients(), settings)
+
+
+def _record_handler(record: SQSRecord, done: set[str]) -> None:
+    request = ReconcileRequest.model_validate_json(record.body)
+    logger.set_correlation_id(request.cluster_arn)
+    logger.append_keys(cluster_arn=request.cluster_arn, trigger=request.trigger)
+    if request.cluster_arn in done:
+        # Queued before this batch's reconcile of the cluster read the world.
+        logger.info("coalesced with an earlier message of this batch")
+        return
+    # Outside the try: a broken deployment must fail loudly (and reach the DLQ).
+    service = _service(ReconcilerSettings.from_env())
+    started = time.monotonic()
+    try:
+        outcome = service.reconcile(request)
+    except MskPrivateLinkError as exc:
+        metrics.add_metric("ReconcileErrors", MetricUnit.Count, 1)
+        if exc.retryable:
+            logger.warning("reconcile failed, will retry", extra={"error": str(exc)})
+            raise
+        # Terminal: retrying cannot fix it; the message is dropped, loudly.
+        logger.error("reconcile refused", extra={"error": str(exc), "kind": type(exc).__name__})
+        done.add(request.cluster_arn)
+        return
+    metrics.add_metric(
+        "ReconcileDuration", MetricUnit.Milliseconds, (time.monotonic() - started) * 1000
+    )
+    metrics.add_metric("PlannedChanges", MetricUnit.Count, len(outcome.plan))
+    metrics.add_metric("AppliedChanges", MetricUnit.Count, len(outcome.applied))
+    if outcome.status in ("guarded", "refused"):
+        metrics.add_metric("GuardRefusals", MetricUnit.Count, 1)
+        logger.warning("guard withheld changes", extra=outcome.to_dict())
+    else:
+        logger.info("reconciled", extra=outcome.to_dict())
+    done.add(request.cluster_arn)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    done: set[str] = set()
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: _record_handler(record, done),
+        processor=processor,
+        context=context,
+    )

@@ -1,0 +1,1 @@
+"""AWS adapters: the only place that talks to boto3."""

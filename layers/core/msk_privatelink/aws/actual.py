@@ -1,0 +1,222 @@
+"""Read the actual state: only resources tagged as ours for this cluster.
+
+Reads are batched: one paginated listing per kind, tags 20 ARNs per call, then
+the floor the APIs allow (target health per target group, listeners per load
+balancer, permissions per endpoint service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..naming import (
+    TAG_BROKER_ID,
+    TAG_LB_ATTRIBUTES,
+    is_owned,
+    name_prefix,
+)
+from ..resources import (
+    ActualState,
+    EndpointServiceState,
+    ListenerState,
+    LoadBalancerState,
+    Target,
+    TargetGroupState,
+)
+from .errors import translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+
+DESCRIBE_TAGS_BATCH = 20
+# Targets in these states are on their way out and no longer serve traffic.
+GONE_TARGET_STATES = frozenset({"draining"})
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _broker_id(tags: dict[str, str]) -> int | None:
+    raw = tags.get(TAG_BROKER_ID)
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
+class ActualStateReader:
+    def __init__(self, elbv2: ElasticLoadBalancingv2Client, ec2: EC2Client, region: str) -> None:
+        self._elbv2 = elbv2
+        self._ec2 = ec2
+        self._region = region
+
+    def read(self, cluster_arn: str) -> ActualState:
+        prefix = name_prefix(cluster_arn)
+        conflicts: list[str] = []
+        try:
+            lbs, lb_conflicts = self._owned_load_balancers(cluster_arn, prefix)
+            conflicts.extend(lb_conflicts)
+            tgs, tg_conflicts, tg_names_by_arn = self._owned_target_groups(cluster_arn, prefix)
+            conflicts.extend(tg_conflicts)
+            listeners = self._listeners(lbs, tg_names_by_arn)
+        except ClientError as exc:
+            raise translate(exc, "reading load balancers") from exc
+        try:
+            services = self._endpoint_services(cluster_arn, lbs)
+        except ClientError as exc:
+            raise translate(exc, "reading endpoint services") from exc
+        return ActualState(
+            cluster_arn=cluster_arn,
+            load_balancers={lb.name: lb for lb in lbs},
+            target_groups={tg.name: tg for tg in tgs},
+            listeners={listener.key: listener for listener in listeners},
+            endpoint_services={svc.key: svc for svc in services},
+            conflicts=tuple(sorted(conflicts)),
+        )
+
+    def _tags(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        tags: dict[str, dict[str, str]] = {}
+        for chunk in _chunks(arns, DESCRIBE_TAGS_BATCH):
+            for desc in self._elbv2.describe_tags(ResourceArns=list(chunk))["TagDescriptions"]:
+                tags[desc["ResourceArn"]] = {t["Key"]: t.get("Value", "") for t in desc["Tags"]}
+        return tags
+
+    def _owned_load_balancers(
+        self, cluster_arn: str, prefix: str
+    ) -> tuple[list[LoadBalancerState], list[str]]:
+        candidates: list[Any] = []
+        for page in self._elbv2.get_paginator("describe_load_balancers").paginate():
+            candidates.extend(
+                lb for lb in page["LoadBalancers"] if lb["LoadBalancerName"].startswith(prefix)
+            )
+        tags = self._tags([lb["LoadBalancerArn"] for lb in candidates])
+        owned: list[LoadBalancerState] = []
+        conflicts: list[str] = []
+        for lb in candidates:
+            lb_tags = tags.get(lb["LoadBalancerArn"], {})
+            if not is_owned(lb_tags, cluster_arn):
+                conflicts.append(lb["LoadBalancerName"])
+                continue
+            owned.append(
+                LoadBalancerState(
+                    name=lb["LoadBalancerName"],
+                    arn=lb["LoadBalancerArn"],
+                    broker_id=_broker_id(lb_tags),
+                    subnet_ids=frozenset(
+                        az["SubnetId"] for az in lb.get("AvailabilityZones", []) if "SubnetId" in az
+                    ),
+                    attributes_token=lb_tags.get(TAG_LB_ATTRIBUTES),
+                    dns_name=lb.get("DNSName", ""),
+                    state=lb.get("State", {}).get("Code", "unknown"),
+                )
+            )
+        return owned, conflicts
+
+    def _owned_target_groups(
+        self, cluster_arn: str, prefix: str
+    ) -> tuple[list[TargetGroupState], list[str], dict[str, str]]:
+        candidates: list[Any] = []
+        for page in self._elbv2.get_paginator("describe_target_groups").paginate():
+            candidates.extend(
+                tg for tg in page["TargetGroups"] if tg["TargetGroupName"].startswith(prefix)
+            )
+        tags = self._tags([tg["TargetGroupArn"] for tg in candidates])
+        owned: list[TargetGroupState] = []
+        conflicts: list[str] = []
+        names_by_arn: dict[str, str] = {}
+        for tg in candidates:
+            tg_tags = tags.get(tg["TargetGroupArn"], {})
+            if not is_owned(tg_tags, cluster_arn):
+                conflicts.append(tg["TargetGroupName"])
+                continue
+            names_by_arn[tg["TargetGroupArn"]] = tg["TargetGroupName"]
+            health = self._elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+            targets = frozenset(
+                Target(d["Target"]["Id"], int(d["Target"].get("Port", tg["Port"])))
+                for d in health["TargetHealthDescriptions"]
+                if d.get("TargetHealth", {}).get("State") not in GONE_TARGET_STATES
+            )
+            owned.append(
+                TargetGroupState(
+                    name=tg["TargetGroupName"],
+                    arn=tg["TargetGroupArn"],
+                    broker_id=_broker_id(tg_tags),
+                    port=int(tg["Port"]),
+                    vpc_id=tg.get("VpcId", ""),
+                    targets=targets,
+                )
+            )
+        return owned, conflicts, names_by_arn
+
+    def _listeners(
+        self, lbs: list[LoadBalancerState], tg_names_by_arn: dict[str, str]
+    ) -> list[ListenerState]:
+        listeners: list[ListenerState] = []
+        paginator = self._elbv2.get_paginator("describe_listeners")
+        for lb in lbs:
+            for page in paginator.paginate(LoadBalancerArn=lb.arn):
+                for listener in page["Listeners"]:
+                    forward = [
+                        a for a in listener.get("DefaultActions", []) if a.get("Type") == "forward"
+                    ]
+                    tg_arn = forward[0].get("TargetGroupArn") if forward else None
+                    listeners.append(
+                        ListenerState(
+                            load_balancer=lb.name,
+                            port=int(listener["Port"]),
+                            arn=listener["ListenerArn"],
+                            target_group=tg_names_by_arn.get(tg_arn) if tg_arn else None,
+                        )
+                    )
+        return listeners
+
+    def _endpoint_services(
+        self, cluster_arn: str, lbs: list[LoadBalancerState]
+    ) -> list[EndpointServiceState]:
+        lb_names_by_arn = {lb.arn: lb.name for lb in lbs}
+        services: list[EndpointServiceState] = []
+        seen: set[str] = set()
+        paginator = self._ec2.get_paginator("describe_vpc_endpoint_service_configurations")
+        # Filtering on tags client-side: one paginated listing either way, and
+        # it behaves the same on every endpoint that speaks the EC2 API.
+        for page in paginator.paginate():
+            for svc in page.get("ServiceConfigurations", []):
+                tags = {t["Key"]: t.get("Value", "") for t in svc.get("Tags", [])}
+                if not is_owned(tags, cluster_arn):
+                    continue
+                lb_names = [
+                    lb_names_by_arn[arn]
+                    for arn in svc.get("NetworkLoadBalancerArns", [])
+                    if arn in lb_names_by_arn
+                ]
+                key = lb_names[0] if lb_names else f"orphan:{svc['ServiceId']}"
+                if key in seen:
+                    # A second service for one load balancer is a duplicate to remove.
+                    key = f"duplicate:{svc['ServiceId']}"
+                seen.add(key)
+                principals = frozenset(
+                    p["Principal"]
+                    for p in self._ec2.describe_vpc_endpoint_service_permissions(
+                        ServiceId=svc["ServiceId"]
+                    ).get("AllowedPrincipals", [])
+                    if "Principal" in p
+                )
+                regions = frozenset(
+                    r["Region"] for r in svc.get("SupportedRegions", []) if "Region" in r
+                ) - {self._region}
+                services.append(
+                    EndpointServiceState(
+                        key=key,
+                        service_id=svc["ServiceId"],
+                        service_name=svc.get("ServiceName", ""),
+                        broker_id=_broker_id(tags),
+                        acceptance_required=bool(svc.get("AcceptanceRequired", True)),
+                        allowed_principals=principals,
+                        supported_regions=regions,
+                        state=svc.get("ServiceState", "unknown"),
+                    )
+                )
+        return services

@@ -1,0 +1,343 @@
+"""Apply a plan in its order. Every step is idempotent.
+
+"Already exists" on create and "not found" on delete count as success, so a
+run that resumes after a crash at any step converges instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import AwsCallError, OwnershipConflictError
+from ..naming import TAG_LB_ATTRIBUTES, client_token, is_owned
+from ..plan import Change, Plan, Step
+from ..resources import (
+    ActualState,
+    EndpointServiceSpec,
+    ListenerSpec,
+    LoadBalancerSpec,
+    TargetGroupSpec,
+)
+from .errors import error_code, translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_elbv2.type_defs import TagTypeDef, TargetDescriptionTypeDef
+
+    from ..resources import Target
+
+ENDPOINT_SERVICE_GONE = frozenset(
+    {"InvalidVpcEndpointService.NotFound", "InvalidVpcEndpointServiceId.NotFound"}
+)
+
+
+def _tag_list(tags: tuple[tuple[str, str], ...]) -> list[TagTypeDef]:
+    return [{"Key": k, "Value": v} for k, v in tags]
+
+
+def _target_list(targets: frozenset[Target]) -> list[TargetDescriptionTypeDef]:
+    return [{"Id": t.ip, "Port": t.port} for t in sorted(targets)]
+
+
+@dataclass
+class ApplyResult:
+    applied: list[Change] = field(default_factory=list)
+
+
+class PlanApplier:
+    def __init__(
+        self,
+        elbv2: ElasticLoadBalancingv2Client,
+        ec2: EC2Client,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self._elbv2 = elbv2
+        self._ec2 = ec2
+        self._on_change = on_change
+        self._cluster_arn = ""
+        self._lb_arns: dict[str, str] = {}
+        self._tg_arns: dict[str, str] = {}
+        self._service_ids: dict[str, str] = {}
+
+    def apply(self, plan: Plan, actual: ActualState) -> ApplyResult:
+        # ARNs/ids by natural key: what existed, plus what this run creates.
+        self._lb_arns = {k: v.arn for k, v in actual.load_balancers.items()}
+        self._tg_arns = {k: v.arn for k, v in actual.target_groups.items()}
+        self._service_ids = {k: v.service_id for k, v in actual.endpoint_services.items()}
+        self._cluster_arn = actual.cluster_arn
+        result = ApplyResult()
+        for change in plan.changes:
+            handler = self._handlers()[change.step]
+            handler(change)
+            result.applied.append(change)
+            if self._on_change is not None:
+                self._on_change(change)
+        return result
+
+    def _handlers(self) -> dict[Step, Callable[[Change], None]]:
+        return {
+            Step.CREATE_TARGET_GROUP: self._create_target_group,
+            Step.REGISTER_TARGETS: self._register_targets,
+            Step.CREATE_LOAD_BALANCER: self._create_load_balancer,
+            Step.CONFIGURE_LOAD_BALANCER: self._configure_load_balancer,
+            Step.SET_LOAD_BALANCER_SUBNETS: self._set_subnets,
+            Step.CREATE_LISTENER: self._create_listener,
+            Step.MODIFY_LISTENER: self._modify_listener,
+            Step.CREATE_ENDPOINT_SERVICE: self._create_endpoint_service,
+            Step.UPDATE_ENDPOINT_SERVICE: self._update_endpoint_service,
+            Step.UPDATE_ENDPOINT_PERMISSIONS: self._update_permissions,
+            Step.DEREGISTER_TARGETS: self._deregister_targets,
+            Step.DELETE_ENDPOINT_SERVICE: self._delete_endpoint_service,
+            Step.DELETE_LISTENER: self._delete_listener,
+            Step.DELETE_LOAD_BALANCER: self._delete_load_balancer,
+            Step.DELETE_TARGET_GROUP: self._delete_target_group,
+        }
+
+    # -- lookups -----------------------------------------------------------
+
+    def _lb_arn(self, name: str) -> str:
+        arn = self._lb_arns.get(name)
+        if arn is None:
+            raise AwsCallError(f"load balancer {name} is not known; the next run will retry")
+        return arn
+
+    def _tg_arn(self, name: str) -> str:
+        arn = self._tg_arns.get(name)
+        if arn is None:
+            raise AwsCallError(f"target group {name} is not known; the next run will retry")
+        return arn
+
+    def _adopt(self, kind: str, arn: str, name: str) -> None:
+        """After a duplicate-name error: take the existing resource only if it is ours."""
+        tags = {
+            t["Key"]: t.get("Value", "")
+            for d in self._elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+            for t in d["Tags"]
+        }
+        if not is_owned(tags, self._cluster_arn):
+            raise OwnershipConflictError(
+                f"{kind} {name} exists but is not tagged as owned by this project "
+                f"for {self._cluster_arn}; rename or delete it by hand"
+            )
+
+    # -- creates and updates -------------------------------------------------
+
+    def _create_target_group(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, TargetGroupSpec)
+        try:
+            created = self._elbv2.create_target_group(
+                Name=spec.name,
+                Protocol="TCP",
+                Port=spec.port,
+                VpcId=spec.vpc_id,
+                TargetType="ip",
+                HealthCheckEnabled=True,
+                HealthCheckProtocol="TCP",
+                Tags=_tag_list(spec.tags),
+            )
+            self._tg_arns[spec.name] = created["TargetGroups"][0]["TargetGroupArn"]
+        except ClientError as exc:
+            if error_code(exc) != "DuplicateTargetGroupName":
+                raise translate(exc, f"CreateTargetGroup {spec.name}") from exc
+            found = self._elbv2.describe_target_groups(Names=[spec.name])["TargetGroups"][0]
+            self._adopt("target group", found["TargetGroupArn"], spec.name)
+            self._tg_arns[spec.name] = found["TargetGroupArn"]
+
+    def _register_targets(self, change: Change) -> None:
+        targets = _target_list(change.targets)
+        try:
+            self._elbv2.register_targets(TargetGroupArn=self._tg_arn(change.key), Targets=targets)
+        except ClientError as exc:
+            raise translate(exc, f"RegisterTargets {change.key}") from exc
+
+    def _deregister_targets(self, change: Change) -> None:
+        targets = _target_list(change.targets)
+        try:
+            self._elbv2.deregister_targets(TargetGroupArn=self._tg_arn(change.key), Targets=targets)
+        except ClientError as exc:
+            if error_code(exc) in ("InvalidTarget", "TargetGroupNotFound"):
+                return
+            raise translate(exc, f"DeregisterTargets {change.key}") from exc
+
+    def _create_load_balancer(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, LoadBalancerSpec)
+        try:
+            created = self._elbv2.create_load_balancer(
+                Name=spec.name,
+                Subnets=sorted(spec.subnet_ids),
+                Scheme="internal",
+                Type="network",
+                IpAddressType="ipv4",
+                Tags=_tag_list(spec.tags),
+            )
+            self._lb_arns[spec.name] = created["LoadBalancers"][0]["LoadBalancerArn"]
+        except ClientError as exc:
+            if error_code(exc) != "DuplicateLoadBalancerName":
+                raise translate(exc, f"CreateLoadBalancer {spec.name}") from exc
+            found = self._elbv2.describe_load_balancers(Names=[spec.name])["LoadBalancers"][0]
+            self._adopt("load balancer", found["LoadBalancerArn"], spec.name)
+            self._lb_arns[spec.name] = found["LoadBalancerArn"]
+
+    def _configure_load_balancer(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, LoadBalancerSpec)
+        arn = self._lb_arn(spec.name)
+        try:
+            self._elbv2.modify_load_balancer_attributes(
+                LoadBalancerArn=arn,
+                Attributes=[{"Key": k, "Value": v} for k, v in spec.attributes],
+            )
+            # The marker tag goes on last: its presence proves the attributes hold.
+            self._elbv2.add_tags(
+                ResourceArns=[arn],
+                Tags=[{"Key": TAG_LB_ATTRIBUTES, "Value": spec.attributes_token}],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"ModifyLoadBalancerAttributes {spec.name}") from exc
+
+    def _set_subnets(self, change: Change) -> None:
+        try:
+            self._elbv2.set_subnets(
+                LoadBalancerArn=self._lb_arn(change.key), Subnets=sorted(change.subnet_ids)
+            )
+        except ClientError as exc:
+            raise translate(exc, f"SetSubnets {change.key}") from exc
+
+    def _create_listener(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, ListenerSpec)
+        try:
+            self._elbv2.create_listener(
+                LoadBalancerArn=self._lb_arn(spec.load_balancer),
+                Protocol="TCP",
+                Port=spec.port,
+                DefaultActions=[
+                    {"Type": "forward", "TargetGroupArn": self._tg_arn(spec.target_group)}
+                ],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"CreateListener {spec.key}") from exc
+
+    def _modify_listener(self, change: Change) -> None:
+        assert change.resource_id is not None
+        assert change.target_group is not None
+        try:
+            self._elbv2.modify_listener(
+                ListenerArn=change.resource_id,
+                DefaultActions=[
+                    {"Type": "forward", "TargetGroupArn": self._tg_arn(change.target_group)}
+                ],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"ModifyListener {change.key}") from exc
+
+    def _create_endpoint_service(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, EndpointServiceSpec)
+        lb_arn = self._lb_arn(spec.load_balancer)
+        kwargs: dict[str, Any] = {
+            "NetworkLoadBalancerArns": [lb_arn],
+            "AcceptanceRequired": spec.acceptance_required,
+            # Same token for the same load balancer: a retried create returns
+            # the first service instead of making a second one.
+            "ClientToken": client_token(self._cluster_arn, lb_arn),
+            "TagSpecifications": [
+                {"ResourceType": "vpc-endpoint-service", "Tags": _tag_list(spec.tags)}
+            ],
+        }
+        if spec.supported_regions:
+            kwargs["SupportedRegions"] = sorted(spec.supported_regions)
+        try:
+            created = self._ec2.create_vpc_endpoint_service_configuration(**kwargs)
+        except ClientError as exc:
+            raise translate(
+                exc, f"CreateVpcEndpointServiceConfiguration {spec.load_balancer}"
+            ) from exc
+        self._service_ids[change.key] = created["ServiceConfiguration"]["ServiceId"]
+
+    def _service_id(self, change: Change) -> str:
+        if change.resource_id is not None:
+            return change.resource_id
+        if change.key not in self._service_ids:
+            raise AwsCallError(f"endpoint service for {change.key} is not known; retry")
+        return self._service_ids[change.key]
+
+    def _update_endpoint_service(self, change: Change) -> None:
+        kwargs: dict[str, Any] = {"ServiceId": self._service_id(change)}
+        if change.acceptance_required is not None:
+            kwargs["AcceptanceRequired"] = change.acceptance_required
+        if change.add:
+            kwargs["AddSupportedRegions"] = sorted(change.add)
+        if change.remove:
+            kwargs["RemoveSupportedRegions"] = sorted(change.remove)
+        try:
+            self._ec2.modify_vpc_endpoint_service_configuration(**kwargs)
+        except ClientError as exc:
+            raise translate(exc, f"ModifyVpcEndpointServiceConfiguration {change.key}") from exc
+
+    def _update_permissions(self, change: Change) -> None:
+        kwargs: dict[str, Any] = {"ServiceId": self._service_id(change)}
+        if change.add:
+            kwargs["AddAllowedPrincipals"] = sorted(change.add)
+        if change.remove:
+            kwargs["RemoveAllowedPrincipals"] = sorted(change.remove)
+        try:
+            self._ec2.modify_vpc_endpoint_service_permissions(**kwargs)
+        except ClientError as exc:
+            raise translate(exc, f"ModifyVpcEndpointServicePermissions {change.key}") from exc
+
+    # -- deletes -------------------------------------------------------------
+
+    def _delete_endpoint_service(self, change: Change) -> None:
+        assert change.resource_id is not None
+        try:
+            result = self._ec2.delete_vpc_endpoint_service_configurations(
+                ServiceIds=[change.resource_id]
+            )
+        except ClientError as exc:
+            if error_code(exc) in ENDPOINT_SERVICE_GONE:
+                return
+            raise translate(exc, f"DeleteVpcEndpointServiceConfigurations {change.key}") from exc
+        for failure in result.get("Unsuccessful", []):
+            code = failure.get("Error", {}).get("Code", "")
+            if code in ENDPOINT_SERVICE_GONE:
+                continue
+            # Typically consumers still have endpoints connected: retried later.
+            raise AwsCallError(
+                f"endpoint service {change.resource_id} ({change.key}) was not deleted: "
+                f"{code}: {failure.get('Error', {}).get('Message', '')}"
+            )
+
+    def _delete_listener(self, change: Change) -> None:
+        assert change.resource_id is not None
+        try:
+            self._elbv2.delete_listener(ListenerArn=change.resource_id)
+        except ClientError as exc:
+            if error_code(exc) == "ListenerNotFound":
+                return
+            raise translate(exc, f"DeleteListener {change.key}") from exc
+
+    def _delete_load_balancer(self, change: Change) -> None:
+        assert change.resource_id is not None
+        try:
+            self._elbv2.delete_load_balancer(LoadBalancerArn=change.resource_id)
+        except ClientError as exc:
+            if error_code(exc) == "LoadBalancerNotFound":
+                return
+            raise translate(exc, f"DeleteLoadBalancer {change.key}") from exc
+
+    def _delete_target_group(self, change: Change) -> None:
+        assert change.resource_id is not None
+        try:
+            self._elbv2.delete_target_group(TargetGroupArn=change.resource_id)
+        except ClientError as exc:
+            if error_code(exc) == "TargetGroupNotFound":
+                return
+            raise translate(exc, f"DeleteTargetGroup {change.key}") from exc

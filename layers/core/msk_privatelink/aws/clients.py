@@ -1,0 +1,76 @@
+"""The single factory for boto3 clients.
+
+Retries are botocore's (standard mode, which backs off on throttling); no
+adapter wraps a single call in a loop of its own. Endpoint and credential
+resolution is boto3's, so ``AWS_ENDPOINT_URL`` and profiles work unchanged.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from .. import __version__
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_kafka import KafkaClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra=f"msk-privatelink/{__version__}",
+)
+
+
+class AwsClients:
+    """Lazily built, cached clients sharing one session."""
+
+    def __init__(self, session: boto3.Session | None = None, region: str | None = None) -> None:
+        self._session = session or boto3.Session(region_name=region)
+        self._region = region
+
+    @property
+    def session(self) -> boto3.Session:
+        return self._session
+
+    @property
+    def region(self) -> str:
+        return self._region or self._session.region_name or "us-east-1"
+
+    @cached_property
+    def kafka(self) -> KafkaClient:
+        return self._session.client("kafka", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def ec2(self) -> EC2Client:
+        return self._session.client("ec2", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._session.client("elbv2", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def ssm(self) -> SSMClient:
+        return self._session.client("ssm", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def events(self) -> EventBridgeClient:
+        return self._session.client("events", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._session.client("dynamodb", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        return self._session.client("sqs", region_name=self.region, config=BOTO_CONFIG)

@@ -1,0 +1,147 @@
+"""msk-privatelink: plan, apply and inspect from a terminal, or run the demo.
+
+Credentials, Region and endpoint come from boto3's standard resolution
+(profiles, environment, ``AWS_ENDPOINT_URL``), so the same commands work
+against a real account and against ``msk-privatelink local-aws``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .errors import MskPrivateLinkError
+
+if TYPE_CHECKING:
+    from .aws.clients import AwsClients
+    from .config import ClusterConfig
+    from .plan import Change
+
+EXIT_GUARDED = 3
+
+
+def _config_source(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="cluster configuration file (YAML or JSON)")
+    src.add_argument(
+        "--cluster-arn", help="read the configuration of this cluster from Parameter Store"
+    )
+    parser.add_argument(
+        "--stack-name",
+        default="msk-privatelink",
+        help="stack whose parameter prefix holds the configuration (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--parameter-prefix", help="explicit parameter prefix (overrides --stack-name)"
+    )
+    parser.add_argument("--region", help="AWS Region (default: the cluster ARN's Region)")
+    parser.add_argument("--output", choices=("table", "json"), default="table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msk-privatelink", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="show what apply would change (dry run)")
+    _config_source(plan)
+    apply = sub.add_parser("apply", help="make the NLB layer match the brokers")
+    _config_source(apply)
+    apply.add_argument("--event-bus", help="publish BrokerEndpointsChanged on this bus")
+    apply.add_argument("--state-table", help="table holding the published generation")
+    status = sub.add_parser("status", help="brokers and the resources serving each")
+    _config_source(status)
+
+    sub.add_parser("demo", help="run the whole story on the embedded AWS (no account needed)")
+    local = sub.add_parser("local-aws", help="serve the embedded AWS over HTTP")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--port", type=int, default=4566)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
+    from .aws.clients import AwsClients
+    from .aws.config_store import ConfigStore
+    from .config import load_config_file
+
+    if args.config is not None:
+        config = load_config_file(args.config)
+        clients = AwsClients(region=args.region or config.region)
+        return config, clients
+    arn: str = args.cluster_arn
+    clients = AwsClients(region=args.region or arn.split(":")[3])
+    prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
+    return ConfigStore(clients.ssm, prefix).get(arn), clients
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo()
+    if args.command == "local-aws":
+        from .embedded.server import serve
+
+        serve(host=args.host, port=args.port)
+        return 0
+
+    from .aws.publisher import EndpointsPublisher
+    from .reconcile import Reconciler
+    from .render import render_plan, render_status
+
+    config, clients = _load(args)
+    if args.command in ("plan", "status"):
+        a = Reconciler(clients).assess(config)
+        if args.output == "json":
+            payload = {
+                "cluster_arn": config.cluster_arn,
+                "cluster_state": a.inventory.state,
+                "changes": a.plan.to_dicts(),
+                "withheld": [c.to_dict() for c in a.decision.withheld],
+                "guard_reasons": list(a.decision.reasons),
+                "conflicts": list(a.actual.conflicts),
+            }
+            print(json.dumps(payload, indent=2))
+        elif args.command == "plan":
+            print(render_plan(a.plan, a.decision))
+        else:
+            print(render_status(a))
+        return 0
+
+    publisher = None
+    if args.event_bus and args.state_table:
+        publisher = EndpointsPublisher(
+            clients.events, clients.dynamodb, args.event_bus, args.state_table
+        )
+
+    def progress(change: Change) -> None:
+        if args.output == "table":
+            print(
+                f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
+            )
+
+    outcome = Reconciler(clients, publisher, on_change=progress).reconcile(config)
+    if args.output == "json":
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print(render_plan(outcome.plan, None) if outcome.applied else "No changes applied.")
+        print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
+        if outcome.reasons:
+            print("Guard: " + "; ".join(outcome.reasons))
+    return EXIT_GUARDED if outcome.status in ("guarded", "refused") else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except MskPrivateLinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,72 @@
+"""Deterministic resource names and the ownership tags.
+
+Names are derived from the cluster ARN so that a run after a crash finds what
+an earlier run created (ELBv2 names are unique per account and Region).
+Ownership is decided by tags only: a resource with one of our names but
+without our tags is someone else's and is never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from . import PROJECT
+from .models import AuthScheme
+
+TAG_MANAGED_BY = "msk-privatelink:managed-by"
+TAG_CLUSTER_ARN = "msk-privatelink:cluster-arn"
+TAG_BROKER_ID = "msk-privatelink:broker-id"
+TAG_AUTH_SCHEME = "msk-privatelink:auth-scheme"
+# Set on a load balancer only after its attributes were applied, so a crash
+# between CreateLoadBalancer and ModifyLoadBalancerAttributes is repaired.
+TAG_LB_ATTRIBUTES = "msk-privatelink:attributes"
+
+MAX_ELB_NAME = 32
+
+
+def cluster_token(cluster_arn: str) -> str:
+    """A short, stable, name-safe token for a cluster: readable part + hash."""
+    name = cluster_arn.split("/")[1].lower()
+    readable = re.sub(r"[^a-z0-9]", "", name)[:8] or "cluster"
+    digest = hashlib.sha256(cluster_arn.encode()).hexdigest()[:6]
+    return f"{readable}-{digest}"
+
+
+def name_prefix(cluster_arn: str) -> str:
+    return f"mpl-{cluster_token(cluster_arn)}-"
+
+
+def load_balancer_name(cluster_arn: str, broker_id: int) -> str:
+    return _checked(f"{name_prefix(cluster_arn)}b{broker_id}")
+
+
+def target_group_name(cluster_arn: str, broker_id: int, port: int) -> str:
+    return _checked(f"{name_prefix(cluster_arn)}b{broker_id}-{port}")
+
+
+def _checked(name: str) -> str:
+    if len(name) > MAX_ELB_NAME:
+        raise ValueError(f"generated ELB name {name!r} exceeds {MAX_ELB_NAME} characters")
+    return name
+
+
+def ownership_tags(cluster_arn: str) -> dict[str, str]:
+    return {TAG_MANAGED_BY: PROJECT, TAG_CLUSTER_ARN: cluster_arn}
+
+
+def broker_tags(cluster_arn: str, broker_id: int) -> dict[str, str]:
+    return {**ownership_tags(cluster_arn), TAG_BROKER_ID: str(broker_id)}
+
+
+def target_group_tags(cluster_arn: str, broker_id: int, scheme: AuthScheme) -> dict[str, str]:
+    return {**broker_tags(cluster_arn, broker_id), TAG_AUTH_SCHEME: scheme.value}
+
+
+def is_owned(tags: dict[str, str], cluster_arn: str) -> bool:
+    return tags.get(TAG_MANAGED_BY) == PROJECT and tags.get(TAG_CLUSTER_ARN) == cluster_arn
+
+
+def client_token(*parts: str) -> str:
+    """An idempotency token (<= 64 chars) for create calls that accept one."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]

@@ -1,0 +1,149 @@
+"""One reconcile of one cluster: read desired, read actual, plan, guard, apply,
+verify, publish. Level-triggered: nothing depends on the event that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .aws.actual import ActualStateReader
+from .aws.applier import PlanApplier
+from .aws.clients import AwsClients
+from .aws.msk import MskInventoryReader
+from .aws.publisher import EndpointsPublisher
+from .config import ClusterConfig
+from .desired import build_desired
+from .errors import NotConvergedError
+from .guard import GuardDecision, evaluate
+from .models import ClusterInventory
+from .plan import Change, Plan
+from .planner import compute_plan
+from .resources import ActualState, DesiredState
+from .view import endpoints_view
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["converged", "unchanged", "guarded", "refused", "planned"]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything a plan is computed from, and the plan with its guard decision."""
+
+    config: ClusterConfig
+    inventory: ClusterInventory
+    desired: DesiredState
+    actual: ActualState
+    plan: Plan
+    decision: GuardDecision
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    cluster_arn: str
+    status: Status
+    plan: Plan
+    applied: tuple[Change, ...] = ()
+    withheld: tuple[Change, ...] = ()
+    reasons: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    generation: int | None = None
+    actual: ActualState | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_arn": self.cluster_arn,
+            "status": self.status,
+            "planned": self.plan.to_dicts(),
+            "applied": len(self.applied),
+            "withheld": [c.to_dict() for c in self.withheld],
+            "reasons": list(self.reasons),
+            "conflicts": list(self.conflicts),
+            "published_generation": self.generation,
+        }
+
+
+class Reconciler:
+    def __init__(
+        self,
+        clients: AwsClients,
+        publisher: EndpointsPublisher | None = None,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self._clients = clients
+        self._inventory = MskInventoryReader(clients.kafka, clients.ec2)
+        self._actual = ActualStateReader(clients.elbv2, clients.ec2, clients.region)
+        self._applier = PlanApplier(clients.elbv2, clients.ec2, on_change=on_change)
+        self._publisher = publisher
+
+    def assess(self, config: ClusterConfig) -> Assessment:
+        inventory = self._inventory.read(config.cluster_arn)
+        desired = build_desired(config, inventory)
+        actual = self._actual.read(config.cluster_arn)
+        plan = compute_plan(desired, actual)
+        decision = evaluate(plan, actual, inventory, config.guard)
+        return Assessment(config, inventory, desired, actual, plan, decision)
+
+    def reconcile(self, config: ClusterConfig, *, dry_run: bool = False) -> ReconcileOutcome:
+        a = self.assess(config)
+        if a.actual.conflicts:
+            logger.warning(
+                "resources with look-alike names are not ours and are left alone",
+                extra={"conflicts": list(a.actual.conflicts)},
+            )
+        if dry_run:
+            return self._outcome(a, "planned", ())
+        if a.decision.refused:
+            return self._outcome(a, "refused", ())
+
+        actual = a.actual
+        applied: tuple[Change, ...] = ()
+        if not a.decision.allowed.is_empty:
+            applied = tuple(self._applier.apply(a.decision.allowed, a.actual).applied)
+            actual = self._actual.read(config.cluster_arn)
+            self._verify(a, actual)
+
+        generation = None
+        if self._publisher is not None:
+            generation = self._publisher.publish_if_changed(endpoints_view(a.inventory, actual))
+
+        status: Status = (
+            "guarded" if a.decision.guarded else ("converged" if applied else "unchanged")
+        )
+        return self._outcome(a, status, applied, generation=generation, actual=actual)
+
+    @staticmethod
+    def _verify(a: Assessment, actual: ActualState) -> None:
+        residual = compute_plan(a.desired, actual)
+        withheld = {(c.step, c.key) for c in a.decision.withheld}
+        left = [c for c in residual.changes if (c.step, c.key) not in withheld]
+        if left:
+            summary = ", ".join(f"{c.step.name.lower()} {c.key}" for c in left[:5])
+            raise NotConvergedError(
+                f"{a.config.cluster_arn}: {len(left)} change(s) still pending "
+                f"after apply: {summary}"
+            )
+
+    @staticmethod
+    def _outcome(
+        a: Assessment,
+        status: Status,
+        applied: tuple[Change, ...],
+        *,
+        generation: int | None = None,
+        actual: ActualState | None = None,
+    ) -> ReconcileOutcome:
+        return ReconcileOutcome(
+            cluster_arn=a.config.cluster_arn,
+            status=status,
+            plan=a.plan,
+            applied=applied,
+            withheld=a.decision.withheld,
+            reasons=a.decision.reasons,
+            conflicts=a.actual.conflicts,
+            generation=generation,
+            actual=actual or a.actual,
+        )

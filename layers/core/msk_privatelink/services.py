@@ -1,0 +1,80 @@
+"""What the Lambda handlers call: wiring of adapters around the core."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from .aws.clients import AwsClients
+from .aws.config_store import ConfigStore
+from .aws.errors import translate
+from .aws.publisher import EndpointsPublisher
+from .errors import AwsCallError
+from .reconcile import ReconcileOutcome, Reconciler
+from .settings import ReconcilerSettings, RouterSettings
+from .triggers import ReconcileRequest, route
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+SQS_BATCH = 10
+
+
+class ReconcileService:
+    def __init__(self, clients: AwsClients, settings: ReconcilerSettings) -> None:
+        self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
+        publisher = EndpointsPublisher(
+            clients.events, clients.dynamodb, settings.event_bus_name, settings.state_table_name
+        )
+        self.reconciler = Reconciler(clients, publisher)
+
+    def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
+        return self.reconciler.reconcile(self.store.get(request.cluster_arn))
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    enqueued: tuple[str, ...]
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"enqueued": list(self.enqueued), "note": self.note}
+
+
+class RouterService:
+    def __init__(self, clients: AwsClients, settings: RouterSettings) -> None:
+        self._sqs = clients.sqs
+        self._queue_url = settings.queue_url
+        self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
+
+    def configured_clusters(self) -> list[str]:
+        return [c.cluster_arn for c in self.store.list().configs]
+
+    def route(self, event: dict[str, Any]) -> RouteResult:
+        routing = route(event, self.configured_clusters())
+        requests = list(routing.requests)
+        for start in range(0, len(requests), SQS_BATCH):
+            batch = requests[start : start + SQS_BATCH]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {
+                    "Id": str(i),
+                    "MessageBody": json.dumps(r.model_dump(by_alias=True), sort_keys=True),
+                    "MessageGroupId": r.group_id,
+                    "MessageDeduplicationId": r.deduplication_id,
+                }
+                for i, r in enumerate(batch)
+            ]
+            try:
+                result = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            except ClientError as exc:
+                raise translate(exc, "SendMessageBatch") from exc
+            if result.get("Failed"):
+                failed = result["Failed"][0]
+                raise AwsCallError(
+                    f"SendMessageBatch failed for {len(result['Failed'])} message(s): "
+                    f"{failed.get('Code')}: {failed.get('Message')}"
+                )
+        return RouteResult(tuple(r.cluster_arn for r in requests), routing.note)

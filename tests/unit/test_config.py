@@ -1,0 +1,61 @@
+"""Configuration document validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from msk_privatelink.config import dump_config, load_config_file, parse_config
+from msk_privatelink.errors import ConfigError
+from tests.factories import CLUSTER_ARN
+
+
+def test_minimal_document_gets_safe_defaults() -> None:
+    cfg = parse_config({"cluster_arn": CLUSTER_ARN}, "test")
+    assert cfg.pattern == "nlb-per-broker"
+    assert cfg.acceptance_required is True
+    assert cfg.auth_schemes is None
+    assert cfg.allowed_principals == ()
+    assert cfg.guard.max_broker_removal_ratio == 0.5
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"cluster_arn": "arn:aws:kafka:us-east-1:1:cluster/x"}, "not an MSK cluster ARN"),
+        ({"cluster_arn": CLUSTER_ARN, "pattern": "magic"}, "pattern"),
+        ({"cluster_arn": CLUSTER_ARN, "allowed_principals": ["*"]}, "not an IAM"),
+        ({"cluster_arn": CLUSTER_ARN, "supported_regions": ["mars-1"]}, "not an AWS Region"),
+        ({"cluster_arn": CLUSTER_ARN, "auth_schemes": []}, "at least one"),
+        ({"cluster_arn": CLUSTER_ARN, "auth_schemes": ["kerberos"]}, "auth_schemes"),
+        ({"cluster_arn": CLUSTER_ARN, "guard": {"max_broker_removal_ratio": 0}}, "guard"),
+        ({"cluster_arn": CLUSTER_ARN, "subnet_ids": ["sn-1"]}, "subnet_ids"),
+        ({"cluster_arn": CLUSTER_ARN, "surprise": 1}, "surprise"),
+        ({}, "cluster_arn"),
+    ],
+)
+def test_invalid_documents_name_the_problem(document: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(document, "parameter /x")
+    assert "parameter /x" in str(info.value)
+
+
+def test_json_round_trip_is_canonical() -> None:
+    cfg = parse_config(
+        {"cluster_arn": CLUSTER_ARN, "supported_regions": ["eu-west-1", "eu-west-1"]}, "t"
+    )
+    assert parse_config(dump_config(cfg), "t") == cfg
+    assert cfg.supported_regions == ("eu-west-1",)
+
+
+def test_yaml_and_json_files(tmp_path: Path) -> None:
+    yml = tmp_path / "c.yaml"
+    yml.write_text(f"cluster_arn: {CLUSTER_ARN}\nauth_schemes: [sasl_iam, tls]\n")
+    assert [s.value for s in load_config_file(yml).auth_schemes or ()] == ["sasl_iam", "tls"]
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"c\.json"):
+        load_config_file(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config_file(tmp_path / "missing.yaml")
