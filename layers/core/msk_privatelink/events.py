@@ -1,7 +1,7 @@
 """Versioned events this project publishes, as Pydantic models.
 
 The JSON Schema of each is generated from these models into docs/events.md
-(``python -m msk_privatelink.docs_events``), and a test keeps the two equal.
+(``python -m msk_privatelink.event_docs``), and a test keeps the two equal.
 """
 
 from __future__ import annotations

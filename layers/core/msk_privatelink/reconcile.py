@@ -16,7 +16,7 @@ from .aws.msk import MskInventoryReader
 from .aws.publisher import EndpointsPublisher
 from .config import ClusterConfig
 from .desired import build_desired
-from .errors import NotConvergedError
+from .errors import NotConvergedError, OwnershipConflictError
 from .guard import GuardDecision, evaluate
 from .models import ClusterInventory
 from .plan import Change, Plan
@@ -98,6 +98,7 @@ class Reconciler:
             return self._outcome(a, "planned", ())
         if a.decision.refused:
             return self._outcome(a, "refused", ())
+        self._refuse_name_clashes(a)
 
         actual = a.actual
         applied: tuple[Change, ...] = ()
@@ -114,6 +115,21 @@ class Reconciler:
             "guarded" if a.decision.guarded else ("converged" if applied else "unchanged")
         )
         return self._outcome(a, status, applied, generation=generation, actual=actual)
+
+    @staticmethod
+    def _refuse_name_clashes(a: Assessment) -> None:
+        """Refuse before any write when a create would reuse a foreign resource's name.
+
+        ELBv2 answers a create with an existing name and equal settings by
+        returning the existing resource, so creating would silently adopt it.
+        """
+        creates = {c.key for c in a.decision.allowed.changes if c.step.action == "create"}
+        clashes = sorted(creates & set(a.actual.conflicts))
+        if clashes:
+            raise OwnershipConflictError(
+                f"{', '.join(clashes)} already exist(s) without this project's ownership tags "
+                f"for {a.config.cluster_arn}; rename or delete by hand, nothing was changed"
+            )
 
     @staticmethod
     def _verify(a: Assessment, actual: ActualState) -> None:

@@ -1,0 +1,139 @@
+"""Run the real Lambda handlers in this process, wired the way AWS wires them.
+
+Used by the demo and the tests: the router handler gets EventBridge events;
+messages it sends to the FIFO queue are received and handed to the
+reconciler handler as an SQS event, and deleted unless the handler reported
+them as failed (what Lambda's event source mapping does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+
+@dataclass(frozen=True)
+class FakeContext:
+    """The attributes of a Lambda context that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    @property
+    def aws_request_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+def load_handler_module(function: str) -> ModuleType:
+    """Import ``functions/<function>/app.py`` under a unique module name."""
+    path = FUNCTIONS_DIR / function / "app.py"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: run from a checkout of the project (pip install -e .)"
+        )
+    spec = importlib.util.spec_from_file_location(f"msk_privatelink_fn_{function}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+class LocalFunctions:
+    """The router and reconciler handlers plus the FIFO queue between them."""
+
+    def __init__(self, session: boto3.Session, env: Mapping[str, str], queue_url: str) -> None:
+        self._sqs = session.client("sqs")
+        self._env = dict(env)
+        self._queue_url = queue_url
+        self._queue_arn = self._sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        # Handler output (JSON logs, EMF metrics) is kept here, not printed.
+        # Powertools binds its log stream and settings at import: import inside.
+        self.log = io.StringIO()
+        with environment(self._env), contextlib.redirect_stdout(self.log):
+            self.router = load_handler_module("event_router")
+            self.reconciler = load_handler_module("reconciler")
+
+    def route(self, event: dict[str, Any]) -> dict[str, Any]:
+        with environment(self._env), contextlib.redirect_stdout(self.log):
+            result: dict[str, Any] = self.router.lambda_handler(event, FakeContext("router"))
+        return result
+
+    def drain(self, max_batches: int = 20) -> list[dict[str, Any]]:
+        """Deliver queued messages to the reconciler until the queue is empty."""
+        responses: list[dict[str, Any]] = []
+        for _ in range(max_batches):
+            messages = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["All"],
+                VisibilityTimeout=0,
+            ).get("Messages", [])
+            if not messages:
+                return responses
+            event = {"Records": [self._record(m) for m in messages]}
+            with environment(self._env), contextlib.redirect_stdout(self.log):
+                response: dict[str, Any] = self.reconciler.lambda_handler(
+                    event, FakeContext("reconciler")
+                )
+            responses.append(response)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    self._sqs.delete_message(
+                        QueueUrl=self._queue_url, ReceiptHandle=m["ReceiptHandle"]
+                    )
+            if failed:
+                return responses
+        return responses
+
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": self._queue_arn.split(":")[3],
+        }

@@ -1,0 +1,253 @@
+"""Shared set-up for tests on the embedded AWS: a cluster, its config, counters."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from msk_privatelink.aws.actual import ActualStateReader
+from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.config_store import ConfigStore
+from msk_privatelink.aws.msk import MskInventoryReader
+from msk_privatelink.aws.publisher import EndpointsPublisher
+from msk_privatelink.config import ClusterConfig
+from msk_privatelink.desired import build_desired
+from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink.events import BrokerEndpointsChanged
+from msk_privatelink.naming import TAG_MANAGED_BY
+from msk_privatelink.planner import compute_plan
+from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
+from msk_privatelink.view import endpoints_view
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+FIXTURE_CLUSTER_ARN = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
+    "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+)
+PREFIX = "/msk-privatelink/test/clusters"
+BUS = "msk-privatelink-test"
+TABLE = "msk-privatelink-test-state"
+
+READ_PREFIXES = ("Describe", "List", "Get", "TestEventPattern", "Receive")
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+class CallCounter:
+    """Counts AWS calls by operation name, made through one boto3 session."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    @property
+    def writes(self) -> Counter[str]:
+        return Counter({k: v for k, v in self.calls.items() if is_mutating(k)})
+
+    @property
+    def reads(self) -> Counter[str]:
+        return Counter({k: v for k, v in self.calls.items() if not is_mutating(k)})
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+
+class InjectedCrash(Exception):
+    """Stands for the process dying at a chosen point."""
+
+
+class CrashInjector:
+    """Fails the Nth mutating call: before it reaches AWS, or right after it succeeded."""
+
+    def __init__(self, at: int, *, after: bool = False) -> None:
+        self.at = at
+        self.after = after
+        self.seen = 0
+        self.operation: str | None = None
+
+    def before(self, model: Any, **_: Any) -> None:
+        if not is_mutating(model.name):
+            return
+        self.seen += 1
+        if self.seen == self.at and not self.after:
+            self.operation = model.name
+            raise InjectedCrash(f"injected failure before call #{self.at} ({model.name})")
+
+    def after_call(self, model: Any, **_: Any) -> None:
+        if self.after and is_mutating(model.name) and self.seen == self.at:
+            self.operation = model.name
+            raise InjectedCrash(f"injected crash after call #{self.at} ({model.name})")
+
+
+@dataclass
+class World:
+    aws: EmbeddedAws
+    cluster_arn: str
+    config: ClusterConfig
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    events_queue_url: str = ""
+    counter: CallCounter = field(default_factory=CallCounter)
+
+    def published(self) -> list[dict[str, Any]]:
+        """BrokerEndpointsChanged events that reached the provider bus so far."""
+        sqs = self.aws.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            msgs = sqs.receive_message(
+                QueueUrl=self.events_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.events_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def session(self, *hooks: tuple[str, Callable[..., Any]]) -> boto3.Session:
+        session = self.aws.session()
+        session.events.register("before-call.*.*", self.counter)
+        for event, hook in hooks:
+            session.events.register(event, hook)
+        return session
+
+    def clients(self, *hooks: tuple[str, Callable[..., Any]]) -> AwsClients:
+        return AwsClients(self.session(*hooks), region=self.aws.region)
+
+    def reconciler(self, clients: AwsClients | None = None) -> Reconciler:
+        clients = clients or self.clients()
+        return Reconciler(clients, EndpointsPublisher(clients.events, clients.dynamodb, BUS, TABLE))
+
+    def reconcile(self, config: ClusterConfig | None = None) -> ReconcileOutcome:
+        return self.reconciler().reconcile(config or self.config)
+
+    def residual_plan_size(self) -> int:
+        clients = AwsClients(self.aws.session(), region=self.aws.region)
+        inventory = MskInventoryReader(clients.kafka, clients.ec2).read(self.cluster_arn)
+        actual = ActualStateReader(clients.elbv2, clients.ec2, self.aws.region).read(
+            self.cluster_arn
+        )
+        return len(compute_plan(build_desired(self.config, inventory), actual))
+
+    def current_view(self) -> BrokerEndpointsChanged:
+        clients = AwsClients(self.aws.session(), region=self.aws.region)
+        inventory = MskInventoryReader(clients.kafka, clients.ec2).read(self.cluster_arn)
+        actual = ActualStateReader(clients.elbv2, clients.ec2, self.aws.region).read(
+            self.cluster_arn
+        )
+        return endpoints_view(inventory, actual)
+
+    def published_fingerprint(self) -> str | None:
+        clients = AwsClients(self.aws.session(), region=self.aws.region)
+        publisher = EndpointsPublisher(clients.events, clients.dynamodb, BUS, TABLE)
+        return publisher.last_published(self.cluster_arn)[1]
+
+    def broker_ips(self) -> dict[int, str]:
+        kafka = self.aws.client("kafka")
+        nodes = kafka.list_nodes(ClusterArn=self.cluster_arn)["NodeInfoList"]
+        return {
+            int(n["BrokerNodeInfo"]["BrokerId"]): n["BrokerNodeInfo"]["ClientVpcIpAddress"]
+            for n in nodes
+            if n["BrokerNodeInfo"].get("ClientVpcIpAddress")
+        }
+
+    def inventory_of_everything(self) -> dict[str, Any]:
+        """Every NLB, target group (with targets), listener and endpoint service in the account."""
+        elbv2 = self.aws.client("elbv2")
+        ec2 = self.aws.client("ec2")
+        lbs = elbv2.describe_load_balancers()["LoadBalancers"]
+        tgs = elbv2.describe_target_groups()["TargetGroups"]
+        targets = {
+            tg["TargetGroupName"]: sorted(
+                (d["Target"]["Id"], d["Target"]["Port"])
+                for d in elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])[
+                    "TargetHealthDescriptions"
+                ]
+            )
+            for tg in tgs
+        }
+        listeners = {
+            lb["LoadBalancerName"]: sorted(
+                (
+                    listener["Port"],
+                    listener["DefaultActions"][0]["TargetGroupArn"].split("/")[-2],
+                )
+                for listener in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])[
+                    "Listeners"
+                ]
+            )
+            for lb in lbs
+        }
+        services = ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]
+        return {
+            "load_balancers": sorted(lb["LoadBalancerName"] for lb in lbs),
+            "target_groups": targets,
+            "listeners": listeners,
+            "endpoint_services": sorted(
+                (
+                    next((t["Value"] for t in s.get("Tags", []) if t["Key"] == TAG_MANAGED_BY), ""),
+                    tuple(s.get("NetworkLoadBalancerArns", [])),
+                )
+                for s in services
+            ),
+            "endpoint_service_count": len(services),
+        }
+
+
+def create_world(
+    aws: EmbeddedAws,
+    *,
+    brokers: int = 3,
+    auth: tuple[str, ...] = ("iam",),
+    config_overrides: dict[str, Any] | None = None,
+) -> World:
+    network = aws.create_network(subnet_count=3)
+    arn = aws.msk.create_cluster(
+        "demo-cluster", list(network.subnet_ids), broker_count=brokers, auth=auth
+    )
+    document: dict[str, Any] = {"cluster_arn": arn}
+    document.update(config_overrides or {})
+    config = ClusterConfig.model_validate(document)
+    clients = AwsClients(aws.session(), region=aws.region)
+    ConfigStore(clients.ssm, PREFIX).put(config)
+    clients.events.create_event_bus(Name=BUS)
+    clients.dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # Everything published on the bus lands in a queue the tests can read.
+    queue_url = clients.sqs.create_queue(QueueName="published-events")["QueueUrl"]
+    queue_arn = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    clients.events.put_rule(
+        Name="capture", EventBusName=BUS, EventPattern=json.dumps({"source": ["msk-privatelink"]})
+    )
+    clients.events.put_targets(
+        Rule="capture", EventBusName=BUS, Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
+    return World(aws, arn, config, network.vpc_id, tuple(network.subnet_ids), queue_url)
+
+
+@contextmanager
+def world(**kwargs: Any) -> Iterator[World]:
+    with EmbeddedAws() as aws:
+        yield create_world(aws, **kwargs)
+
+
+def load_event(name: str, cluster_arn: str) -> dict[str, Any]:
+    text = (EVENTS / name).read_text(encoding="utf-8")
+    return json.loads(text.replace(FIXTURE_CLUSTER_ARN, cluster_arn))

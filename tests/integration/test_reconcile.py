@@ -1,0 +1,270 @@
+"""The reconciler on the embedded AWS: create, follow brokers, stay idempotent."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from msk_privatelink.errors import ClusterNotFoundError, OwnershipConflictError
+from msk_privatelink.naming import load_balancer_name, name_prefix, target_group_name
+from tests.integration.harness import World, world
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def w() -> World:
+    with world() as created:
+        yield created  # type: ignore[misc]
+
+
+def converged(w: World) -> None:
+    assert w.residual_plan_size() == 0
+
+
+def test_initial_create_builds_one_nlb_target_group_listener_and_service_per_broker(
+    w: World,
+) -> None:
+    outcome = w.reconcile()
+
+    assert outcome.status == "converged"
+    state = w.inventory_of_everything()
+    ips = w.broker_ips()
+    assert state["load_balancers"] == sorted(load_balancer_name(w.cluster_arn, b) for b in ips)
+    for broker_id, ip in ips.items():
+        tg = target_group_name(w.cluster_arn, broker_id, 9098)
+        assert state["target_groups"][tg] == [(ip, 9098)]
+        assert state["listeners"][load_balancer_name(w.cluster_arn, broker_id)] == [(9098, tg)]
+    assert state["endpoint_service_count"] == 3
+    converged(w)
+    published = w.published()
+    assert [e["detail"]["generation"] for e in published] == [1]
+    detail = published[0]["detail"]
+    assert [b["brokerId"] for b in detail["brokers"]] == [1, 2, 3]
+    assert all(b["ports"] == {"sasl_iam": 9098} for b in detail["brokers"])
+    assert all(
+        b["endpointServiceName"].startswith("com.amazonaws.vpce.") for b in detail["brokers"]
+    )
+
+
+def test_load_balancers_are_internal_cross_zone_and_span_the_client_subnets(w: World) -> None:
+    w.reconcile()
+    elbv2 = w.aws.client("elbv2")
+    for lb in elbv2.describe_load_balancers()["LoadBalancers"]:
+        assert lb["Scheme"] == "internal"
+        assert lb["Type"] == "network"
+        assert sorted(az["SubnetId"] for az in lb["AvailabilityZones"]) == sorted(w.subnet_ids)
+        attrs = {
+            a["Key"]: a["Value"]
+            for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])[
+                "Attributes"
+            ]
+        }
+        assert attrs["load_balancing.cross_zone.enabled"] == "true"
+    for svc in w.aws.client("ec2").describe_vpc_endpoint_service_configurations()[
+        "ServiceConfigurations"
+    ]:
+        assert svc["AcceptanceRequired"] is True
+
+
+def test_second_run_is_a_no_op_with_zero_writes(w: World) -> None:
+    w.reconcile()
+    w.published()
+    w.counter.reset()
+
+    outcome = w.reconcile()
+
+    assert outcome.status == "unchanged"
+    assert w.counter.writes == Counter()
+    assert w.published() == []
+
+
+def test_broker_replacement_moves_the_target_with_exactly_two_target_writes(w: World) -> None:
+    w.reconcile()
+    w.published()
+    old_ip = w.broker_ips()[2]
+    w.aws.msk.replace_broker(w.cluster_arn, 2)
+    new_ip = w.broker_ips()[2]
+    assert new_ip != old_ip
+    w.counter.reset()
+
+    outcome = w.reconcile()
+
+    assert outcome.status == "converged"
+    assert w.counter.writes == Counter({"RegisterTargets": 1, "DeregisterTargets": 1})
+    tg = target_group_name(w.cluster_arn, 2, 9098)
+    assert w.inventory_of_everything()["target_groups"][tg] == [(new_ip, 9098)]
+    # The consumer-visible view did not change: no event.
+    assert w.published() == []
+    converged(w)
+
+
+def test_scale_out_creates_only_the_new_brokers_resources(w: World) -> None:
+    w.reconcile()
+    w.published()
+    before = w.inventory_of_everything()
+    w.aws.msk.scale(w.cluster_arn, 6)
+    w.counter.reset()
+
+    w.reconcile()
+
+    writes = w.counter.writes
+    assert writes["CreateLoadBalancer"] == 3
+    assert writes["CreateTargetGroup"] == 3
+    assert writes["CreateVpcEndpointServiceConfiguration"] == 3
+    assert writes["DeregisterTargets"] == 0
+    after = w.inventory_of_everything()
+    for name in before["load_balancers"]:
+        assert after["listeners"][name] == before["listeners"][name]
+    assert len(after["load_balancers"]) == 6
+    converged(w)
+    (event,) = w.published()
+    assert event["detail"]["generation"] == 2
+    assert [b["brokerId"] for b in event["detail"]["brokers"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_scale_in_removes_the_departed_brokers_resources(w: World) -> None:
+    w.aws.msk.scale(w.cluster_arn, 6)
+    w.reconcile()
+    w.aws.msk.scale(w.cluster_arn, 3)
+    w.counter.reset()
+
+    outcome = w.reconcile()
+
+    assert outcome.status == "converged"
+    state = w.inventory_of_everything()
+    assert state["load_balancers"] == sorted(
+        load_balancer_name(w.cluster_arn, b) for b in (1, 2, 3)
+    )
+    assert sorted(state["target_groups"]) == sorted(
+        target_group_name(w.cluster_arn, b, 9098) for b in (1, 2, 3)
+    )
+    assert state["endpoint_service_count"] == 3
+    assert w.counter.writes == Counter(
+        {
+            "DeleteVpcEndpointServiceConfigurations": 3,
+            "DeleteLoadBalancer": 3,
+            "DeleteTargetGroup": 3,
+            # The consumer-visible view shrank: one event and its record.
+            "PutEvents": 1,
+            "UpdateItem": 1,
+        }
+    )
+    converged(w)
+
+
+def test_untagged_look_alikes_and_other_owners_are_left_alone(w: World) -> None:
+    elbv2 = w.aws.client("elbv2")
+    prefix = name_prefix(w.cluster_arn)
+    foreign_lb = elbv2.create_load_balancer(
+        Name=f"{prefix}b1-x", Subnets=list(w.subnet_ids), Scheme="internal", Type="network"
+    )["LoadBalancers"][0]
+    foreign_tg = elbv2.create_target_group(
+        Name=f"{prefix}b9-9098",
+        Protocol="TCP",
+        Port=9098,
+        VpcId=w.vpc_id,
+        TargetType="ip",
+        Tags=[{"Key": "msk-privatelink:managed-by", "Value": "someone-else"}],
+    )["TargetGroups"][0]
+    elbv2.create_listener(
+        LoadBalancerArn=foreign_lb["LoadBalancerArn"],
+        Protocol="TCP",
+        Port=9098,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": foreign_tg["TargetGroupArn"]}],
+    )
+
+    outcome = w.reconcile()
+    again = w.reconcile()
+
+    assert sorted(outcome.conflicts) == sorted([f"{prefix}b1-x", f"{prefix}b9-9098"])
+    assert again.status == "unchanged"
+    state = w.inventory_of_everything()
+    assert f"{prefix}b1-x" in state["load_balancers"]
+    assert state["listeners"][f"{prefix}b1-x"] == [(9098, f"{prefix}b9-9098")]
+    assert f"{prefix}b9-9098" in state["target_groups"]
+
+
+def test_a_foreign_resource_holding_one_of_our_names_stops_the_run_without_touching_it(
+    w: World,
+) -> None:
+    elbv2 = w.aws.client("elbv2")
+    name = load_balancer_name(w.cluster_arn, 1)
+    elbv2.create_load_balancer(
+        Name=name, Subnets=list(w.subnet_ids), Scheme="internal", Type="network"
+    )
+
+    with pytest.raises(OwnershipConflictError, match=name):
+        w.reconcile()
+
+    lb = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
+    assert (
+        elbv2.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
+        == []
+    )
+    assert elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"] == []
+
+
+def test_empty_inventory_read_is_refused_and_changes_nothing(w: World) -> None:
+    w.reconcile()
+    before = w.inventory_of_everything()
+
+    clients = w.clients()
+    # A ListNodes answer that lost every broker (a broken read, not a real scale-in).
+    clients.kafka.meta.events.register(
+        "after-call.kafka.ListNodes",
+        lambda parsed, **_: parsed.update({"NodeInfoList": []}),
+    )
+    w.counter.reset()
+
+    outcome = w.reconciler(clients).reconcile(w.config)
+
+    assert outcome.status == "refused"
+    assert "empty" in outcome.reasons[0]
+    assert w.counter.writes == Counter()
+    assert w.inventory_of_everything() == before
+
+
+def test_cluster_not_active_withholds_removals(w: World) -> None:
+    w.aws.msk.scale(w.cluster_arn, 6)
+    w.reconcile()
+    w.aws.msk.scale(w.cluster_arn, 3)
+    w.aws.msk.set_state(w.cluster_arn, "UPDATING")
+
+    outcome = w.reconcile()
+
+    assert outcome.status == "guarded"
+    assert len(outcome.withheld) == 9
+    assert len(w.inventory_of_everything()["load_balancers"]) == 6
+    w.aws.msk.set_state(w.cluster_arn, "ACTIVE")
+    assert w.reconcile().status == "converged"
+    assert len(w.inventory_of_everything()["load_balancers"]) == 3
+
+
+def test_unknown_cluster_is_a_clear_terminal_error(w: World) -> None:
+    missing = w.config.model_copy(
+        update={"cluster_arn": w.cluster_arn.replace("demo-cluster", "gone-cluster")}
+    )
+    w.counter.reset()
+    with pytest.raises(ClusterNotFoundError, match="gone-cluster"):
+        w.reconcile(missing)
+    assert w.counter.writes == Counter()
+
+
+def test_configured_principals_and_regions_reach_every_endpoint_service() -> None:
+    principal = "arn:aws:iam::111122223333:root"
+    with world(
+        config_overrides={"allowed_principals": [principal], "supported_regions": ["eu-west-1"]}
+    ) as w:
+        w.reconcile()
+        ec2 = w.aws.client("ec2")
+        services = ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]
+        assert len(services) == 3
+        for svc in services:
+            allowed = ec2.describe_vpc_endpoint_service_permissions(ServiceId=svc["ServiceId"])
+            assert [p["Principal"] for p in allowed["AllowedPrincipals"]] == [principal]
+            assert "eu-west-1" in {r["Region"] for r in svc["SupportedRegions"]}
+        w.counter.reset()
+        assert w.reconcile().status == "unchanged"
+        assert w.counter.writes == Counter()
