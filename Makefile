@@ -24,11 +24,11 @@ demo: venv
 
 ## Every test: unit, embedded AWS, crash sweeps, templates (sam validate + build).
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-## Everything except the slow template build.
+## Everything except the slow template build and crash sweeps.
 test-fast: venv
-	$(BIN)/python -m pytest -m "not template" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not template and not crash" $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -248,6 +248,23 @@ def world(**kwargs: Any) -> Iterator[World]:
         yield create_world(aws, **kwargs)
 
 
+@contextmanager
+def count_all_calls() -> Iterator[CallCounter]:
+    """Count calls of every botocore session created inside the block.
+
+    For code that builds its own sessions (the Lambda handlers, the CLI).
+    """
+    import botocore.handlers
+
+    counter = CallCounter()
+    entry = ("before-call.*.*", counter)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        yield counter
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+
 def load_event(name: str, cluster_arn: str) -> dict[str, Any]:
     text = (EVENTS / name).read_text(encoding="utf-8")
     return json.loads(text.replace(FIXTURE_CLUSTER_ARN, cluster_arn))

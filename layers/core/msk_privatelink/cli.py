@@ -91,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     from .aws.publisher import EndpointsPublisher
+    from .guard import GuardDecision
+    from .plan import Plan
     from .reconcile import Reconciler
     from .render import render_plan, render_status
 
@@ -129,7 +131,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(outcome.to_dict(), indent=2))
     else:
-        print(render_plan(outcome.plan, None) if outcome.applied else "No changes applied.")
+        # Mark what the guard held back: the table lists the whole plan.
+        shown = GuardDecision(allowed=Plan(outcome.applied), withheld=outcome.withheld)
+        print(render_plan(outcome.plan, shown) if outcome.applied else "No changes applied.")
         print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
         if outcome.reasons:
             print("Guard: " + "; ".join(outcome.reasons))

@@ -111,9 +111,16 @@ class LocalFunctions:
                 return responses
             event = {"Records": [self._record(m) for m in messages]}
             with environment(self._env), contextlib.redirect_stdout(self.log):
-                response: dict[str, Any] = self.reconciler.lambda_handler(
-                    event, FakeContext("reconciler")
-                )
+                try:
+                    response: dict[str, Any] = self.reconciler.lambda_handler(
+                        event, FakeContext("reconciler")
+                    )
+                except Exception as exc:  # noqa: BLE001 - a failed invocation, as Lambda sees it
+                    # Lambda returns every message of a failed invocation to the queue.
+                    response = {
+                        "batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages],
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
             responses.append(response)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             for m in messages:

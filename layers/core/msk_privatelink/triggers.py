@@ -94,8 +94,10 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
         return _requests(clusters, "schedule", event_id, "scheduled sweep of every cluster")
 
     detail = event.get("detail")
-    if detail_type != "AWS API Call via CloudTrail" or not isinstance(detail, Mapping):
+    if detail_type != "AWS API Call via CloudTrail":
         return Routing((), f"ignored {source}/{detail_type}: not a CloudTrail API call")
+    if not isinstance(detail, Mapping):
+        raise InvalidEventError("CloudTrail event has no detail object")
     name = detail.get("eventName")
     if detail.get("errorCode"):
         return Routing((), f"ignored failed call {name} ({detail.get('errorCode')})")

@@ -1,0 +1,194 @@
+"""The real Lambda handlers, wired as AWS wires them: EventBridge -> router ->
+SQS FIFO -> reconciler, on the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from msk_privatelink.local_lambda import LocalFunctions
+from tests.integration.harness import (
+    BUS,
+    EVENTS,
+    PREFIX,
+    TABLE,
+    World,
+    count_all_calls,
+    load_event,
+    world,
+)
+
+pytestmark = pytest.mark.integration
+
+POSITIVE = sorted(
+    p.name
+    for p in EVENTS.glob("*.json")
+    if not p.name.startswith("unrelated-") and "not-msk" not in p.name
+)
+NEGATIVE = sorted(
+    p.name for p in EVENTS.glob("*.json") if p.name.startswith("unrelated-") or "not-msk" in p.name
+)
+
+
+@dataclass
+class Wired:
+    w: World
+    functions: LocalFunctions
+    queue_url: str
+
+    def deliver(self, event: dict[str, object]) -> list[dict[str, object]]:
+        self.functions.route(event)
+        return self.functions.drain()
+
+    def send(self, bodies: list[dict[str, object]], group: str) -> None:
+        sqs = self.w.aws.client("sqs")
+        for i, body in enumerate(bodies):
+            sqs.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=json.dumps(body),
+                MessageGroupId=group,
+                MessageDeduplicationId=f"{group[-20:]}-{i}-{len(bodies)}",
+            )
+
+
+@pytest.fixture
+def wired() -> Iterator[Wired]:
+    with world() as w:
+        sqs = w.aws.client("sqs")
+        queue_url = sqs.create_queue(
+            QueueName="reconcile.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
+        )["QueueUrl"]
+        env = {
+            "CONFIG_PARAMETER_PREFIX": PREFIX,
+            "QUEUE_URL": queue_url,
+            "EVENT_BUS_NAME": BUS,
+            "STATE_TABLE_NAME": TABLE,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
+            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
+        }
+        yield Wired(w, LocalFunctions(w.aws.session(), env, queue_url), queue_url)
+
+
+@pytest.mark.parametrize("name", POSITIVE)
+def test_each_event_converges_and_its_replay_makes_no_write(wired: Wired, name: str) -> None:
+    event = load_event(name, wired.w.cluster_arn)
+
+    first = wired.deliver(event)
+
+    assert first, f"{name} did not reach the reconciler"
+    assert all(not r["batchItemFailures"] for r in first)
+    assert wired.w.residual_plan_size() == 0
+    with count_all_calls() as calls:
+        second = wired.deliver(event)
+    assert all(not r["batchItemFailures"] for r in second)
+    assert calls.writes == Counter(), f"replaying {name} wrote {dict(calls.writes)}"
+
+
+@pytest.mark.parametrize("name", NEGATIVE)
+def test_unrelated_events_enqueue_nothing_and_write_nothing(wired: Wired, name: str) -> None:
+    with count_all_calls() as calls:
+        routed = wired.functions.route(load_event(name, wired.w.cluster_arn))
+        batches = wired.functions.drain()
+    assert routed["enqueued"] == []
+    assert batches == []
+    assert calls.writes == Counter()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"source": "aws.kafka"},
+        {
+            "id": "1",
+            "source": "aws.kafka",
+            "detail-type": "AWS API Call via CloudTrail",
+            "detail": "x",
+        },
+        {
+            "id": "1",
+            "source": "aws.kafka",
+            "detail-type": "AWS API Call via CloudTrail",
+            "detail": {
+                "eventName": "UpdateBrokerCount",
+                "requestParameters": {"clusterArn": "'; DROP"},
+            },
+        },
+        {"id": "x" * 5000, "source": "aws.events", "detail-type": "Scheduled Event"},
+    ],
+    ids=["empty", "no-detail-type", "detail-not-object", "bad-cluster-arn", "huge-id"],
+)
+def test_malformed_events_are_skipped_with_a_reason(wired: Wired, event: dict[str, object]) -> None:
+    with count_all_calls() as calls:
+        routed = wired.functions.route(event)
+    assert routed["enqueued"] == []
+    assert routed["note"].startswith("skipped:")
+    assert calls.writes == Counter()
+
+
+def test_event_for_an_unmanaged_cluster_is_ignored(wired: Wired) -> None:
+    other = wired.w.cluster_arn.replace("demo-cluster", "other-cluster")
+    routed = wired.functions.route(load_event("kafka-update-broker-count.json", other))
+    assert routed["enqueued"] == []
+    assert "unmanaged" in routed["note"]
+
+
+def test_messages_for_one_cluster_in_a_batch_coalesce_into_one_reconcile(wired: Wired) -> None:
+    body = {"clusterArn": wired.w.cluster_arn, "trigger": "test", "eventId": "e"}
+    wired.send([dict(body, eventId=f"e{i}") for i in range(4)], group=wired.w.cluster_arn)
+
+    with count_all_calls() as calls:
+        responses = wired.functions.drain()
+
+    assert [r["batchItemFailures"] for r in responses] == [[]]
+    assert calls.calls["DescribeClusterV2"] == 1
+    assert wired.w.residual_plan_size() == 0
+
+
+def test_terminal_errors_are_dropped_and_retryable_ones_redelivered(wired: Wired) -> None:
+    # No configuration stored for this cluster: terminal, retrying cannot help.
+    unknown = wired.w.cluster_arn.replace("demo-cluster", "unconfigured")
+    wired.send([{"clusterArn": unknown, "trigger": "test", "eventId": "a"}], group=unknown)
+    dropped = wired.functions.drain()
+    assert [r["batchItemFailures"] for r in dropped] == [[]]
+    assert '"ReconcileErrors":[1.0]' in wired.functions.log.getvalue()
+    assert wired.functions.drain() == []  # deleted, not redelivered
+
+    # A failing AWS call is retryable: the record (and the rest of its group) fails.
+    import botocore.handlers
+    from botocore.exceptions import ClientError
+
+    def failing(model: object, **_: object) -> None:
+        if getattr(model, "name", "") == "CreateTargetGroup":
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": "boom"}}, "CreateTargetGroup"
+            )
+
+    body = {"clusterArn": wired.w.cluster_arn, "trigger": "test"}
+    wired.send([dict(body, eventId="b1"), dict(body, eventId="b2")], group=wired.w.cluster_arn)
+    entry = ("before-call.*.CreateTargetGroup", failing)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        functions = LocalFunctions(wired.w.aws.session(), wired.functions._env, wired.queue_url)
+        failed = functions.drain()
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+    assert len(failed[0]["batchItemFailures"]) == 2
+
+    # Once the fault is gone the redelivered message converges.
+    recovered = LocalFunctions(wired.w.aws.session(), wired.functions._env, wired.queue_url).drain()
+    assert recovered
+    assert all(not r["batchItemFailures"] for r in recovered)
+    assert wired.w.residual_plan_size() == 0
+
+
+def test_a_poison_message_fails_so_the_queue_can_dead_letter_it(wired: Wired) -> None:
+    wired.send([{"clusterArn": "not-an-arn", "trigger": "x", "eventId": "p"}], group="poison")
+    responses = wired.functions.drain()
+    assert len(responses[0]["batchItemFailures"]) == 1
