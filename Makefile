@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sh
 SAM := $(BIN)/sam
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format build deploy local-aws clean
+.PHONY: venv demo test test-fast lint format build bench deploy local-aws clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ format: venv
 build: venv
 	$(SAM) validate --lint
 	$(SAM) build
+
+## API calls, wall time and memory per scenario and broker count; cold imports.
+bench: venv
+	$(BIN)/python -m bench
 
 deploy: build
 	$(SAM) deploy --guided

@@ -60,6 +60,10 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
     if outcome.status in ("guarded", "refused"):
         metrics.add_metric("GuardRefusals", MetricUnit.Count, 1)
         logger.warning("guard withheld changes", extra=outcome.to_dict())
+    elif outcome.status == "blocked":
+        # Typically consumers still connected to a removed broker's service.
+        metrics.add_metric("BlockedChanges", MetricUnit.Count, len(outcome.blocked))
+        logger.warning("removals blocked, a later run retries", extra=outcome.to_dict())
     else:
         logger.info("reconciled", extra=outcome.to_dict())
     done.add(request.cluster_arn)
@@ -70,9 +74,22 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     done: set[str] = set()
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: _record_handler(record, done),
-        processor=processor,
-        context=context,
-    )
+    try:
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: _record_handler(record, done),
+            processor=processor,
+            context=context,
+        )
+    except Exception:
+        retry_soon(event.get("Records", []))
+        raise
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    retry_soon([r for r in event.get("Records", []) if r.get("messageId") in failed])
+    return response
+
+
+def retry_soon(records: list[dict[str, Any]]) -> None:
+    """Bring failed records back after a short delay, not the queue's long timeout."""
+    if records:
+        _service(ReconcilerSettings.from_env()).retry_soon(records)

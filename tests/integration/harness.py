@@ -135,17 +135,13 @@ class World:
     def residual_plan_size(self) -> int:
         clients = AwsClients(self.aws.session(), region=self.aws.region)
         inventory = MskInventoryReader(clients.kafka, clients.ec2).read(self.cluster_arn)
-        actual = ActualStateReader(clients.elbv2, clients.ec2, self.aws.region).read(
-            self.cluster_arn
-        )
+        actual = ActualStateReader(clients.elbv2, clients.ec2).read(self.cluster_arn)
         return len(compute_plan(build_desired(self.config, inventory), actual))
 
     def current_view(self) -> BrokerEndpointsChanged:
         clients = AwsClients(self.aws.session(), region=self.aws.region)
         inventory = MskInventoryReader(clients.kafka, clients.ec2).read(self.cluster_arn)
-        actual = ActualStateReader(clients.elbv2, clients.ec2, self.aws.region).read(
-            self.cluster_arn
-        )
+        actual = ActualStateReader(clients.elbv2, clients.ec2).read(self.cluster_arn)
         return endpoints_view(inventory, actual)
 
     def published_fingerprint(self) -> str | None:

@@ -71,6 +71,8 @@ def wired() -> Iterator[Wired]:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
             "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
+            # Failed records come back at once here; 30 s in a deployment.
+            "RETRY_DELAY_SECONDS": "0",
         }
         yield Wired(w, LocalFunctions(w.aws.session(), env, queue_url), queue_url)
 
@@ -175,14 +177,14 @@ def test_terminal_errors_are_dropped_and_retryable_ones_redelivered(wired: Wired
     entry = ("before-call.*.CreateTargetGroup", failing)
     botocore.handlers.BUILTIN_HANDLERS.append(entry)
     try:
-        functions = LocalFunctions(wired.w.aws.session(), wired.functions._env, wired.queue_url)
+        functions = LocalFunctions(wired.w.aws.session(), wired.functions.env, wired.queue_url)
         failed = functions.drain()
     finally:
         botocore.handlers.BUILTIN_HANDLERS.remove(entry)
     assert len(failed[0]["batchItemFailures"]) == 2
 
     # Once the fault is gone the redelivered message converges.
-    recovered = LocalFunctions(wired.w.aws.session(), wired.functions._env, wired.queue_url).drain()
+    recovered = LocalFunctions(wired.w.aws.session(), wired.functions.env, wired.queue_url).drain()
     assert recovered
     assert all(not r["batchItemFailures"] for r in recovered)
     assert wired.w.residual_plan_size() == 0
@@ -192,3 +194,32 @@ def test_a_poison_message_fails_so_the_queue_can_dead_letter_it(wired: Wired) ->
     wired.send([{"clusterArn": "not-an-arn", "trigger": "x", "eventId": "p"}], group="poison")
     responses = wired.functions.drain()
     assert len(responses[0]["batchItemFailures"]) == 1
+
+
+def test_a_failed_record_is_hidden_for_the_retry_delay_only(wired: Wired) -> None:
+    import botocore.handlers
+    from botocore.exceptions import ClientError
+
+    def failing(**_: object) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ValidationError", "Message": "x"}}, "CreateTargetGroup"
+        )
+
+    env = {k: v for k, v in wired.functions.env.items() if k != "RETRY_DELAY_SECONDS"}
+    wired.send([{"clusterArn": wired.w.cluster_arn, "trigger": "t", "eventId": "r"}], group="g")
+    entry = ("before-call.*.CreateTargetGroup", failing)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        functions = LocalFunctions(wired.w.aws.session(), env, wired.queue_url)
+        (response,) = functions.drain()
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+    assert len(response["batchItemFailures"]) == 1
+    # Received with a zero visibility timeout, it would be visible again now;
+    # the handler hid it for the 30 s retry delay instead.
+    attrs = wired.w.aws.client("sqs").get_queue_attributes(
+        QueueUrl=wired.queue_url, AttributeNames=["All"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert functions.drain() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from msk_privatelink.errors import ClusterNotFoundError, OwnershipConflictError
 from msk_privatelink.naming import load_balancer_name, name_prefix, target_group_name
@@ -268,3 +269,64 @@ def test_configured_principals_and_regions_reach_every_endpoint_service() -> Non
         w.counter.reset()
         assert w.reconcile().status == "unchanged"
         assert w.counter.writes == Counter()
+
+
+def test_a_removal_blocked_by_connected_consumers_holds_only_that_broker(w: World) -> None:
+    w.aws.msk.scale(w.cluster_arn, 6)
+    w.reconcile()
+    w.published()
+    ec2 = w.aws.client("ec2")
+    lb5 = load_balancer_name(w.cluster_arn, 5)
+    lb5_arn = w.aws.client("elbv2").describe_load_balancers(Names=[lb5])["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
+    held_service = next(
+        s["ServiceId"]
+        for s in ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]
+        if s["NetworkLoadBalancerArns"] == [lb5_arn]
+    )
+
+    def remember_ids(params: dict[str, object], context: dict[str, object], **_: object) -> None:
+        context["service_ids"] = params.get("ServiceIds")
+
+    def consumers_still_connected(context: dict[str, object], **_: object) -> object:
+        # What EC2 answers while endpoints are still connected to the service.
+        if context.get("service_ids") != [held_service]:
+            return None
+        error = {
+            "Code": "ExistingVpcEndpointConnections",
+            "Message": "Service has existing active VPC Endpoint connections",
+        }
+        return (
+            AWSResponse("https://ec2.us-east-1.amazonaws.com/", 200, {}, None),
+            {
+                "Unsuccessful": [{"ResourceId": held_service, "Error": error}],
+                "ResponseMetadata": {"HTTPStatusCode": 200},
+            },
+        )
+
+    w.aws.msk.scale(w.cluster_arn, 3)
+    clients = w.clients()
+    events = clients.ec2.meta.events
+    events.register(
+        "provide-client-params.ec2.DeleteVpcEndpointServiceConfigurations", remember_ids
+    )
+    events.register(
+        "before-call.ec2.DeleteVpcEndpointServiceConfigurations", consumers_still_connected
+    )
+
+    outcome = w.reconciler(clients).reconcile(w.config)
+
+    assert outcome.status == "blocked"
+    assert {c.broker_id for c, _ in outcome.blocked} == {5}
+    assert "ExistingVpcEndpointConnections" in outcome.blocked[0][1]
+    state = w.inventory_of_everything()
+    assert state["load_balancers"] == sorted(
+        load_balancer_name(w.cluster_arn, b) for b in (1, 2, 3, 5)
+    )
+    # Consumers were told first that only brokers 1-3 remain.
+    (event,) = w.published()
+    assert [b["brokerId"] for b in event["detail"]["brokers"]] == [1, 2, 3]
+    # Once consumers let go, the next run finishes the removal.
+    assert w.reconcile().status == "converged"
+    assert len(w.inventory_of_everything()["load_balancers"]) == 3

@@ -137,7 +137,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
         if outcome.reasons:
             print("Guard: " + "; ".join(outcome.reasons))
-    return EXIT_GUARDED if outcome.status in ("guarded", "refused") else 0
+    for change, why in outcome.blocked:
+        print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
+    return EXIT_GUARDED if outcome.status in ("guarded", "refused", "blocked") else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

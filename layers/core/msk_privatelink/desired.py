@@ -79,7 +79,12 @@ def build_desired(config: ClusterConfig, inventory: ClusterInventory) -> Desired
                 targets=frozenset({Target(broker.ip, port)}),
                 tags=_tags(target_group_tags(arn, bid, scheme)),
             )
-            listener = ListenerSpec(load_balancer=lb_name, port=port, target_group=tg_name)
+            listener = ListenerSpec(
+                load_balancer=lb_name,
+                port=port,
+                target_group=tg_name,
+                tags=_tags(broker_tags(arn, bid)),
+            )
             listeners[listener.key] = listener
         services[lb_name] = EndpointServiceSpec(
             load_balancer=lb_name,

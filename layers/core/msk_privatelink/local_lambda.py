@@ -80,7 +80,7 @@ class LocalFunctions:
 
     def __init__(self, session: boto3.Session, env: Mapping[str, str], queue_url: str) -> None:
         self._sqs = session.client("sqs")
-        self._env = dict(env)
+        self.env = dict(env)
         self._queue_url = queue_url
         self._queue_arn = self._sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
@@ -88,12 +88,12 @@ class LocalFunctions:
         # Handler output (JSON logs, EMF metrics) is kept here, not printed.
         # Powertools binds its log stream and settings at import: import inside.
         self.log = io.StringIO()
-        with environment(self._env), contextlib.redirect_stdout(self.log):
+        with environment(self.env), contextlib.redirect_stdout(self.log):
             self.router = load_handler_module("event_router")
             self.reconciler = load_handler_module("reconciler")
 
     def route(self, event: dict[str, Any]) -> dict[str, Any]:
-        with environment(self._env), contextlib.redirect_stdout(self.log):
+        with environment(self.env), contextlib.redirect_stdout(self.log):
             result: dict[str, Any] = self.router.lambda_handler(event, FakeContext("router"))
         return result
 
@@ -110,12 +110,12 @@ class LocalFunctions:
             if not messages:
                 return responses
             event = {"Records": [self._record(m) for m in messages]}
-            with environment(self._env), contextlib.redirect_stdout(self.log):
+            with environment(self.env), contextlib.redirect_stdout(self.log):
                 try:
                     response: dict[str, Any] = self.reconciler.lambda_handler(
                         event, FakeContext("reconciler")
                     )
-                except Exception as exc:  # noqa: BLE001 - a failed invocation, as Lambda sees it
+                except Exception as exc:
                     # Lambda returns every message of a failed invocation to the queue.
                     response = {
                         "batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages],

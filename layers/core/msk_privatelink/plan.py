@@ -115,6 +115,12 @@ class Change:
     target_group: str | None = None
 
     @property
+    def destructive(self) -> bool:
+        if self.step is Step.SET_LOAD_BALANCER_SUBNETS:
+            return bool(self.remove)
+        return self.step.destructive
+
+    @property
     def sort_key(self) -> tuple[int, str]:
         return (int(self.step), self.key)
 
@@ -145,7 +151,7 @@ class Plan:
         return len(self.changes)
 
     def destructive(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.changes if c.step.destructive)
+        return tuple(c for c in self.changes if c.destructive)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.changes]

@@ -91,6 +91,8 @@ def _load_balancers(desired: DesiredState, actual: ActualState) -> list[Change]:
                 )
             )
         if current.subnet_ids != lb.subnet_ids:
+            # Removing a subnet (an Availability Zone) cuts that zone's
+            # connections: it counts as destructive for the guard.
             changes.append(
                 Change(
                     Step.SET_LOAD_BALANCER_SUBNETS,
@@ -99,6 +101,7 @@ def _load_balancers(desired: DesiredState, actual: ActualState) -> list[Change]:
                     _fmt(lb.subnet_ids),
                     subnet_ids=lb.subnet_ids,
                     resource_id=current.arn,
+                    remove=current.subnet_ids - lb.subnet_ids,
                 )
             )
     for name, existing in actual.load_balancers.items():
@@ -162,6 +165,19 @@ def _endpoint_services(desired: DesiredState, actual: ActualState) -> list[Chang
     changes: list[Change] = []
     for key, svc in desired.endpoint_services.items():
         current = actual.endpoint_services.get(key)
+        if current is not None and current.state == "Failed":
+            # A failed service is removed first; the next run creates it anew
+            # (a load balancer serves one endpoint service at a time).
+            changes.append(
+                Change(
+                    Step.DELETE_ENDPOINT_SERVICE,
+                    key,
+                    current.broker_id,
+                    f"{current.service_name} (failed)",
+                    resource_id=current.service_id,
+                )
+            )
+            continue
         if current is None:
             changes.append(
                 Change(

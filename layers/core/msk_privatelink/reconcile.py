@@ -26,7 +26,7 @@ from .view import endpoints_view
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["converged", "unchanged", "guarded", "refused", "planned"]
+Status = Literal["converged", "unchanged", "guarded", "blocked", "refused", "planned"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class ReconcileOutcome:
     withheld: tuple[Change, ...] = ()
     reasons: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
+    # Removals that AWS did not allow yet (e.g. consumers still connected).
+    blocked: tuple[tuple[Change, str], ...] = ()
     generation: int | None = None
     actual: ActualState | None = field(default=None, repr=False)
 
@@ -60,6 +62,7 @@ class ReconcileOutcome:
             "planned": self.plan.to_dicts(),
             "applied": len(self.applied),
             "withheld": [c.to_dict() for c in self.withheld],
+            "blocked": [{**c.to_dict(), "reason": why} for c, why in self.blocked],
             "reasons": list(self.reasons),
             "conflicts": list(self.conflicts),
             "published_generation": self.generation,
@@ -75,7 +78,7 @@ class Reconciler:
     ) -> None:
         self._clients = clients
         self._inventory = MskInventoryReader(clients.kafka, clients.ec2)
-        self._actual = ActualStateReader(clients.elbv2, clients.ec2, clients.region)
+        self._actual = ActualStateReader(clients.elbv2, clients.ec2)
         self._applier = PlanApplier(clients.elbv2, clients.ec2, on_change=on_change)
         self._publisher = publisher
 
@@ -100,21 +103,40 @@ class Reconciler:
             return self._outcome(a, "refused", ())
         self._refuse_name_clashes(a)
 
+        # Additions first, all or nothing: they create the paths clients need.
+        additions = Plan(tuple(c for c in a.decision.allowed.changes if not c.destructive))
+        removals = Plan(tuple(c for c in a.decision.allowed.changes if c.destructive))
         actual = a.actual
-        applied: tuple[Change, ...] = ()
-        if not a.decision.allowed.is_empty:
-            applied = tuple(self._applier.apply(a.decision.allowed, a.actual).applied)
+        applied: list[Change] = []
+        if not additions.is_empty:
+            applied += self._applier.apply(additions, actual).applied
             actual = self._actual.read(config.cluster_arn)
-            self._verify(a, actual)
 
+        # Consumers hear about the new view before removals run: a removed
+        # broker's endpoint service can only go once they let go of it.
         generation = None
         if self._publisher is not None:
             generation = self._publisher.publish_if_changed(endpoints_view(a.inventory, actual))
 
-        status: Status = (
-            "guarded" if a.decision.guarded else ("converged" if applied else "unchanged")
+        blocked: tuple[tuple[Change, str], ...] = ()
+        if not removals.is_empty:
+            result = self._applier.apply_isolated(removals, actual)
+            applied += result.applied
+            blocked = tuple(result.blocked)
+            actual = self._actual.read(config.cluster_arn)
+        if applied:
+            self._verify(a, actual, blocked)
+
+        status: Status
+        if blocked:
+            status = "blocked"
+        elif a.decision.guarded:
+            status = "guarded"
+        else:
+            status = "converged" if applied else "unchanged"
+        return self._outcome(
+            a, status, tuple(applied), generation=generation, actual=actual, blocked=blocked
         )
-        return self._outcome(a, status, applied, generation=generation, actual=actual)
 
     @staticmethod
     def _refuse_name_clashes(a: Assessment) -> None:
@@ -132,10 +154,20 @@ class Reconciler:
             )
 
     @staticmethod
-    def _verify(a: Assessment, actual: ActualState) -> None:
+    def _verify(
+        a: Assessment, actual: ActualState, blocked: tuple[tuple[Change, str], ...]
+    ) -> None:
         residual = compute_plan(a.desired, actual)
-        withheld = {(c.step, c.key) for c in a.decision.withheld}
-        left = [c for c in residual.changes if (c.step, c.key) not in withheld]
+        # Withheld or blocked removals, and whatever depends on them, stay pending.
+        pending_brokers = {c.broker_id for c in a.decision.withheld if c.destructive}
+        pending_brokers |= {c.broker_id for c, _ in blocked}
+        expected = {(c.step, c.key) for c in a.decision.withheld}
+        left = [
+            c
+            for c in residual.changes
+            if (c.step, c.key) not in expected
+            and not (c.destructive and c.broker_id in pending_brokers)
+        ]
         if left:
             summary = ", ".join(f"{c.step.name.lower()} {c.key}" for c in left[:5])
             raise NotConvergedError(
@@ -151,6 +183,7 @@ class Reconciler:
         *,
         generation: int | None = None,
         actual: ActualState | None = None,
+        blocked: tuple[tuple[Change, str], ...] = (),
     ) -> ReconcileOutcome:
         return ReconcileOutcome(
             cluster_arn=a.config.cluster_arn,
@@ -162,4 +195,5 @@ class Reconciler:
             conflicts=a.actual.conflicts,
             generation=generation,
             actual=actual or a.actual,
+            blocked=blocked,
         )

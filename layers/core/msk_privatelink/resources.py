@@ -20,7 +20,8 @@ LOAD_BALANCER_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 
 def attributes_token(attributes: tuple[tuple[str, str], ...]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(attributes))
+    # "+" joins: a comma is not allowed in an ELB tag value.
+    return "+".join(f"{k}={v}" for k, v in sorted(attributes))
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +62,7 @@ class ListenerSpec:
     load_balancer: str
     port: int
     target_group: str
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:

@@ -25,6 +25,8 @@ SQS_BATCH = 10
 
 class ReconcileService:
     def __init__(self, clients: AwsClients, settings: ReconcilerSettings) -> None:
+        self._sqs = clients.sqs
+        self._retry_delay = settings.retry_delay_seconds
         self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
         publisher = EndpointsPublisher(
             clients.events, clients.dynamodb, settings.event_bus_name, settings.state_table_name
@@ -33,6 +35,25 @@ class ReconcileService:
 
     def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
         return self.reconciler.reconcile(self.store.get(request.cluster_arn))
+
+    def retry_soon(self, records: list[dict[str, Any]]) -> None:
+        """Shorten the visibility timeout of failed SQS records (best effort)."""
+        by_queue: dict[str, list[str]] = {}
+        for record in records:
+            by_queue.setdefault(record["eventSourceARN"], []).append(record["receiptHandle"])
+        for queue_arn, handles in by_queue.items():
+            _, _, _, _, account, name = queue_arn.split(":")
+            try:
+                url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+                for handle in handles:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=url["QueueUrl"],
+                        ReceiptHandle=handle,
+                        VisibilityTimeout=self._retry_delay,
+                    )
+            except ClientError:
+                # The record still comes back after the queue's own timeout.
+                continue
 
 
 @dataclass(frozen=True)

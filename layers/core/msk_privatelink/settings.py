@@ -38,3 +38,6 @@ class ReconcilerSettings(_EnvSettings):
     config_parameter_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
     event_bus_name: str = Field(min_length=1)
     state_table_name: str = Field(min_length=1)
+    # How soon a failed record is delivered again (instead of the queue's
+    # visibility timeout, which must stay long for slow batches).
+    retry_delay_seconds: int = Field(default=30, ge=0, le=900)

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 DESCRIBE_TAGS_BATCH = 20
+# Endpoint services on their way out are gone for planning purposes; their
+# load balancer is deleted once the service deletion has finished.
+GONE_SERVICE_STATES = frozenset({"Deleting", "Deleted"})
+# A Supported Region being removed is no longer offered.
+LIVE_REGION_STATES = frozenset({"Pending", "Available"})
 # Targets in these states are on their way out and no longer serve traffic.
 GONE_TARGET_STATES = frozenset({"draining"})
 
@@ -48,10 +53,9 @@ def _broker_id(tags: dict[str, str]) -> int | None:
 
 
 class ActualStateReader:
-    def __init__(self, elbv2: ElasticLoadBalancingv2Client, ec2: EC2Client, region: str) -> None:
+    def __init__(self, elbv2: ElasticLoadBalancingv2Client, ec2: EC2Client) -> None:
         self._elbv2 = elbv2
         self._ec2 = ec2
-        self._region = region
 
     def read(self, cluster_arn: str) -> ActualState:
         prefix = name_prefix(cluster_arn)
@@ -65,7 +69,9 @@ class ActualStateReader:
         except ClientError as exc:
             raise translate(exc, "reading load balancers") from exc
         try:
-            services = self._endpoint_services(cluster_arn, lbs)
+            services = self._endpoint_services(
+                cluster_arn, lbs, home_region=cluster_arn.split(":")[3]
+            )
         except ClientError as exc:
             raise translate(exc, "reading endpoint services") from exc
         return ActualState(
@@ -174,7 +180,7 @@ class ActualStateReader:
         return listeners
 
     def _endpoint_services(
-        self, cluster_arn: str, lbs: list[LoadBalancerState]
+        self, cluster_arn: str, lbs: list[LoadBalancerState], home_region: str
     ) -> list[EndpointServiceState]:
         lb_names_by_arn = {lb.arn: lb.name for lb in lbs}
         services: list[EndpointServiceState] = []
@@ -187,6 +193,8 @@ class ActualStateReader:
                 tags = {t["Key"]: t.get("Value", "") for t in svc.get("Tags", [])}
                 if not is_owned(tags, cluster_arn):
                     continue
+                if svc.get("ServiceState") in GONE_SERVICE_STATES:
+                    continue
                 lb_names = [
                     lb_names_by_arn[arn]
                     for arn in svc.get("NetworkLoadBalancerArns", [])
@@ -197,16 +205,13 @@ class ActualStateReader:
                     # A second service for one load balancer is a duplicate to remove.
                     key = f"duplicate:{svc['ServiceId']}"
                 seen.add(key)
-                principals = frozenset(
-                    p["Principal"]
-                    for p in self._ec2.describe_vpc_endpoint_service_permissions(
-                        ServiceId=svc["ServiceId"]
-                    ).get("AllowedPrincipals", [])
-                    if "Principal" in p
-                )
+                principals = self._principals(svc["ServiceId"])
+                # The home Region is always listed and always implied.
                 regions = frozenset(
-                    r["Region"] for r in svc.get("SupportedRegions", []) if "Region" in r
-                ) - {self._region}
+                    r["Region"]
+                    for r in svc.get("SupportedRegions", [])
+                    if "Region" in r and r.get("ServiceState", "Available") in LIVE_REGION_STATES
+                ) - {home_region}
                 services.append(
                     EndpointServiceState(
                         key=key,
@@ -220,3 +225,12 @@ class ActualStateReader:
                     )
                 )
         return services
+
+    def _principals(self, service_id: str) -> frozenset[str]:
+        paginator = self._ec2.get_paginator("describe_vpc_endpoint_service_permissions")
+        return frozenset(
+            p["Principal"]
+            for page in paginator.paginate(ServiceId=service_id)
+            for p in page.get("AllowedPrincipals", [])
+            if "Principal" in p
+        )

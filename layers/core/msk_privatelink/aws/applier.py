@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import AwsCallError, OwnershipConflictError
+from ..errors import AwsCallError, MskPrivateLinkError, OwnershipConflictError
 from ..naming import TAG_LB_ATTRIBUTES, client_token, is_owned
 from ..plan import Change, Plan, Step
 from ..resources import (
@@ -47,6 +47,8 @@ def _target_list(targets: frozenset[Target]) -> list[TargetDescriptionTypeDef]:
 @dataclass
 class ApplyResult:
     applied: list[Change] = field(default_factory=list)
+    # Changes that could not run yet, with the reason (retried by later runs).
+    blocked: list[tuple[Change, str]] = field(default_factory=list)
 
 
 class PlanApplier:
@@ -65,19 +67,47 @@ class PlanApplier:
         self._service_ids: dict[str, str] = {}
 
     def apply(self, plan: Plan, actual: ActualState) -> ApplyResult:
+        """Apply every change in order; the first failure stops the run."""
+        self._start(actual)
+        result = ApplyResult()
+        for change in plan.changes:
+            self._run(change)
+            result.applied.append(change)
+        return result
+
+    def apply_isolated(self, plan: Plan, actual: ActualState) -> ApplyResult:
+        """Apply removals broker by broker: a retryable failure blocks only the
+        rest of that broker's removals (they depend on it), not other brokers'."""
+        self._start(actual)
+        result = ApplyResult()
+        failed: set[str] = set()
+        for change in plan.changes:
+            group = str(change.broker_id) if change.broker_id is not None else change.key
+            if group in failed:
+                result.blocked.append((change, "an earlier removal of the same broker is pending"))
+                continue
+            try:
+                self._run(change)
+            except MskPrivateLinkError as exc:
+                if not exc.retryable:
+                    raise
+                failed.add(group)
+                result.blocked.append((change, str(exc)))
+                continue
+            result.applied.append(change)
+        return result
+
+    def _start(self, actual: ActualState) -> None:
         # ARNs/ids by natural key: what existed, plus what this run creates.
         self._lb_arns = {k: v.arn for k, v in actual.load_balancers.items()}
         self._tg_arns = {k: v.arn for k, v in actual.target_groups.items()}
         self._service_ids = {k: v.service_id for k, v in actual.endpoint_services.items()}
         self._cluster_arn = actual.cluster_arn
-        result = ApplyResult()
-        for change in plan.changes:
-            handler = self._handlers()[change.step]
-            handler(change)
-            result.applied.append(change)
-            if self._on_change is not None:
-                self._on_change(change)
-        return result
+
+    def _run(self, change: Change) -> None:
+        self._handlers()[change.step](change)
+        if self._on_change is not None:
+            self._on_change(change)
 
     def _handlers(self) -> dict[Step, Callable[[Change], None]]:
         return {
@@ -221,6 +251,8 @@ class PlanApplier:
                 DefaultActions=[
                     {"Type": "forward", "TargetGroupArn": self._tg_arn(spec.target_group)}
                 ],
+                # Tagged at creation: IAM lets the reconciler change only tagged listeners.
+                Tags=_tag_list(spec.tags),
             )
         except ClientError as exc:
             raise translate(exc, f"CreateListener {spec.key}") from exc
@@ -245,9 +277,15 @@ class PlanApplier:
         kwargs: dict[str, Any] = {
             "NetworkLoadBalancerArns": [lb_arn],
             "AcceptanceRequired": spec.acceptance_required,
-            # Same token for the same load balancer: a retried create returns
-            # the first service instead of making a second one.
-            "ClientToken": client_token(self._cluster_arn, lb_arn),
+            # Same token for the same request: a retried create returns the
+            # first service instead of making a second one; a changed request
+            # (other acceptance or Regions) gets a new token.
+            "ClientToken": client_token(
+                self._cluster_arn,
+                lb_arn,
+                str(spec.acceptance_required),
+                ",".join(sorted(spec.supported_regions)),
+            ),
             "TagSpecifications": [
                 {"ResourceType": "vpc-endpoint-service", "Tags": _tag_list(spec.tags)}
             ],
@@ -331,6 +369,11 @@ class PlanApplier:
         except ClientError as exc:
             if error_code(exc) == "LoadBalancerNotFound":
                 return
+            if error_code(exc) == "ResourceInUse":
+                # Endpoint service deletion is asynchronous; the next run finishes.
+                raise AwsCallError(
+                    f"load balancer {change.key} is still in use (endpoint service deleting)"
+                ) from exc
             raise translate(exc, f"DeleteLoadBalancer {change.key}") from exc
 
     def _delete_target_group(self, change: Change) -> None:
@@ -340,4 +383,8 @@ class PlanApplier:
         except ClientError as exc:
             if error_code(exc) == "TargetGroupNotFound":
                 return
+            if error_code(exc) == "ResourceInUse":
+                raise AwsCallError(
+                    f"target group {change.key} is still attached to a load balancer"
+                ) from exc
             raise translate(exc, f"DeleteTargetGroup {change.key}") from exc

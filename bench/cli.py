@@ -1,0 +1,152 @@
+"""`python -m bench [--quick] [--repeat N] [--check]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from bench.imports import HANDLER_FILES, HandlerImport, measure_imports
+from bench.report import render_markdown, results_document
+from bench.scenarios import (
+    ALLOWED_PRINCIPALS,
+    AUTH,
+    BROKER_COUNTS,
+    PATTERNS,
+    QUICK_BROKER_COUNTS,
+    SCALE_STEP,
+    SCENARIOS,
+    Scenario,
+    ScenarioResult,
+    run_all,
+)
+from bench.targets import TargetResult, import_targets, reconcile_targets
+from tests.integration.harness import READ_PREFIXES
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = REPO / "bench" / "results.json"
+DEFAULT_REPEAT = 3
+DEFAULT_IMPORT_REPEAT = 5
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Reconcile scenarios on the embedded AWS (AWS calls by operation, wall time, "
+            "peak memory) and the Lambda handlers' cold import time."
+        ),
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_positive,
+        default=None,
+        help=f"timed runs per scenario, median reported (default {DEFAULT_REPEAT})",
+    )
+    parser.add_argument(
+        "--import-repeat",
+        type=_positive,
+        default=None,
+        help=f"fresh interpreters per import measurement (default {DEFAULT_IMPORT_REPEAT})",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"brokers {' and '.join(map(str, QUICK_BROKER_COUNTS))} only, one run of each",
+    )
+    parser.add_argument(
+        "--brokers",
+        type=_positive,
+        nargs="+",
+        default=None,
+        help=f"broker counts, multiples of 3 (default {' '.join(map(str, BROKER_COUNTS))})",
+    )
+    parser.add_argument("--scenarios", choices=SCENARIOS, nargs="+", default=list(SCENARIOS))
+    parser.add_argument("--skip-imports", action="store_true", help="no cold-import timing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a target fails or cannot be measured"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON (default %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    if args.brokers is None:
+        args.brokers = list(QUICK_BROKER_COUNTS if args.quick else BROKER_COUNTS)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else DEFAULT_REPEAT
+    if args.import_repeat is None:
+        args.import_repeat = 1 if args.quick else DEFAULT_IMPORT_REPEAT
+    return args
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _meta(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "quick": args.quick,
+        "repeat": args.repeat,
+        "import_repeat": args.import_repeat,
+        "patterns": list(PATTERNS),
+        "brokers": list(args.brokers),
+        "scenarios": list(args.scenarios),
+        "scale_step": SCALE_STEP,
+        "auth_schemes": list(AUTH),
+        "allowed_principals": len(ALLOWED_PRINCIPALS),
+        "reads_are": f"operations named {', '.join(READ_PREFIXES)}...; every other is a write",
+        "seconds": "median wall time (time.perf_counter) of the reconcile call only",
+        "peak_mb": "tracemalloc peak of the reconcile call, MiB, from one extra traced run",
+        "import_seconds": (
+            "median perf_counter time of loading the handler file in a fresh interpreter, "
+            "interpreter start-up excluded; boto3_import_seconds likewise for `import boto3`"
+        ),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Calls must reach the embedded AWS, never an endpoint from the caller's shell.
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    meta = _meta(args)
+
+    results: list[ScenarioResult] = run_all(
+        brokers=args.brokers,
+        scenarios=cast("list[Scenario]", args.scenarios),
+        repeat=args.repeat,
+        memory=True,
+        progress=_progress,
+    )
+    handlers: list[HandlerImport] = []
+    if not args.skip_imports:
+        handlers = measure_imports(
+            REPO, repeat=args.import_repeat, handlers=HANDLER_FILES, progress=_progress
+        )
+    targets: list[TargetResult] = [*reconcile_targets(results), *import_targets(handlers)]
+
+    document = results_document(results, handlers, targets, meta)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+    print(render_markdown(results, handlers, targets, meta))
+    print(f"\nResults: {args.output}")
+    if args.check and any(t.failed for t in targets):
+        return 1
+    return 0

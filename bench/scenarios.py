@@ -1,0 +1,320 @@
+"""Reconcile scenarios on the embedded AWS: calls by operation, wall time, peak memory.
+
+Only the measured reconcile is counted and timed: building the world, the
+reconcile that brings it to a converged state and the change that the
+scenario reacts to (a broker replacement, a scale) are set-up. Every
+repetition of a scenario that changes the world gets a fresh world; the
+no-op scenario repeats on one.
+
+Wall time and memory are measured in separate runs: tracemalloc slows
+allocation-heavy code down several times, so a timed run never traces.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink.reconcile import Reconciler
+from tests.integration.harness import World, create_world, is_mutating
+
+Scenario = Literal["create", "noop", "ip_change", "scale_out", "scale_in"]
+ErrorStage = Literal["not_applicable", "setup", "reconcile"]
+
+SCENARIOS: tuple[Scenario, ...] = ("create", "noop", "ip_change", "scale_out", "scale_in")
+SCENARIO_TITLES: dict[Scenario, str] = {
+    "create": "initial create",
+    "noop": "no-op reconcile",
+    "ip_change": "one broker's IP change",
+    "scale_out": "scale out by 3",
+    "scale_in": "scale in by 3",
+}
+PATTERNS: tuple[str, ...] = ("nlb-per-broker",)
+BROKER_COUNTS: tuple[int, ...] = (3, 15, 30, 60)
+QUICK_BROKER_COUNTS: tuple[int, ...] = (3, 15)
+# One client subnet per Availability Zone; MSK needs a multiple of it as broker count.
+SUBNETS = 3
+# Scaling adds or removes one broker per subnet.
+SCALE_STEP = 3
+AUTH: tuple[str, ...] = ("iam",)
+ALLOWED_PRINCIPALS: tuple[str, ...] = ("arn:aws:iam::111122223333:root",)
+REPLACED_BROKER = 1
+# The publisher's writes: the event, then the record of what was published.
+PUBLISHER_WRITES: tuple[str, ...] = ("PutEvents", "UpdateItem")
+MIB = 1024 * 1024
+
+
+class ScenarioUnavailableError(Exception):
+    """The scenario cannot exist for this broker count (not a failure of anything)."""
+
+
+class ReconcileFailedError(Exception):
+    """The measured reconcile raised (set-up had succeeded)."""
+
+
+@dataclass(frozen=True)
+class ScenarioError:
+    stage: ErrorStage
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"stage": self.stage, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured reconcile."""
+
+    calls: Counter[str]
+    seconds: float
+    peak_bytes: int | None
+    status: str
+    load_balancers: int
+    target_groups: int
+    endpoint_services: int
+
+
+@dataclass
+class ScenarioResult:
+    pattern: str
+    brokers: int
+    scenario: Scenario
+    samples: list[Sample] = field(default_factory=list)
+    memory_sample: Sample | None = None
+    error: ScenarioError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.samples)
+
+    @property
+    def brokers_after(self) -> int:
+        return brokers_after(self.brokers, self.scenario)
+
+    @property
+    def calls(self) -> Counter[str]:
+        return Counter(self.samples[0].calls) if self.samples else Counter()
+
+    @property
+    def read_calls(self) -> Counter[str]:
+        return Counter({op: n for op, n in self.calls.items() if not is_mutating(op)})
+
+    @property
+    def write_calls(self) -> Counter[str]:
+        return Counter({op: n for op, n in self.calls.items() if is_mutating(op)})
+
+    @property
+    def reads(self) -> int:
+        return self.read_calls.total()
+
+    @property
+    def writes(self) -> int:
+        return self.write_calls.total()
+
+    @property
+    def calls_varied(self) -> bool:
+        """Whether repetitions disagreed on the calls (they should not)."""
+        runs = [s.calls for s in self.samples]
+        if self.memory_sample is not None:
+            runs.append(self.memory_sample.calls)
+        return any(run != runs[0] for run in runs[1:])
+
+    @property
+    def seconds(self) -> float | None:
+        return statistics.median(s.seconds for s in self.samples) if self.samples else None
+
+    @property
+    def peak_mb(self) -> float | None:
+        if self.memory_sample is None or self.memory_sample.peak_bytes is None:
+            return None
+        return self.memory_sample.peak_bytes / MIB
+
+    @property
+    def status(self) -> str | None:
+        return self.samples[0].status if self.samples else None
+
+    @property
+    def load_balancers(self) -> int:
+        return self.samples[0].load_balancers if self.samples else 0
+
+    @property
+    def target_groups(self) -> int:
+        return self.samples[0].target_groups if self.samples else 0
+
+    @property
+    def endpoint_services(self) -> int:
+        return self.samples[0].endpoint_services if self.samples else 0
+
+    def to_json(self) -> dict[str, Any]:
+        ok = self.ok
+        return {
+            "scenario": SCENARIO_TITLES[self.scenario],
+            "brokers_before": self.brokers,
+            "brokers_after": self.brokers_after,
+            "reads": self.reads if ok else None,
+            "writes": self.writes if ok else None,
+            "seconds": self.seconds if ok else None,
+            "peak_mb": self.peak_mb if ok else None,
+            "calls": dict(sorted(self.calls.items())) if ok else {},
+            "status": self.status,
+            "resources_after": (
+                {
+                    "load_balancers": self.load_balancers,
+                    "target_groups": self.target_groups,
+                    "endpoint_services": self.endpoint_services,
+                }
+                if ok
+                else None
+            ),
+            "seconds_samples": [s.seconds for s in self.samples],
+            "calls_varied": self.calls_varied,
+            "error": self.error.to_json() if self.error else None,
+        }
+
+
+def brokers_after(brokers: int, scenario: Scenario) -> int:
+    if scenario == "scale_out":
+        return brokers + SCALE_STEP
+    if scenario == "scale_in":
+        return brokers - SCALE_STEP
+    return brokers
+
+
+def config_overrides(pattern: str) -> dict[str, Any]:
+    return {"pattern": pattern, "allowed_principals": list(ALLOWED_PRINCIPALS)}
+
+
+@dataclass(frozen=True)
+class _Stage:
+    world: World
+    reconciler: Reconciler
+
+
+@contextmanager
+def _staged(pattern: str, brokers: int, scenario: Scenario) -> Iterator[_Stage]:
+    """A fresh embedded AWS, ready for the scenario's measured reconcile."""
+    target = brokers_after(brokers, scenario)
+    if target < SUBNETS:
+        raise ScenarioUnavailableError(
+            f"{brokers} - {SCALE_STEP} = {target} brokers: MSK keeps at least one broker "
+            f"in each of the {SUBNETS} client subnets"
+        )
+    with EmbeddedAws() as aws:
+        world = create_world(
+            aws, brokers=brokers, auth=AUTH, config_overrides=config_overrides(pattern)
+        )
+        # Clients are built here, as a warm Lambda keeps them: not measured.
+        reconciler = world.reconciler()
+        if scenario != "create":
+            settled = reconciler.reconcile(world.config)
+            if settled.status != "converged":
+                raise RuntimeError(f"set-up reconcile ended {settled.status!r}")
+        if scenario == "ip_change":
+            aws.msk.replace_broker(world.cluster_arn, REPLACED_BROKER)
+        elif scenario in ("scale_out", "scale_in"):
+            aws.msk.scale(world.cluster_arn, target)
+        # The measured reconcile's first read, made outside the counted clients:
+        # a refusal here is the simulator's, not the reconciler's.
+        aws.client("kafka").describe_cluster_v2(ClusterArn=world.cluster_arn)
+        yield _Stage(world, reconciler)
+
+
+def _measure(stage: _Stage, *, memory: bool) -> Sample:
+    stage.world.counter.reset()
+    gc.collect()
+    peak: int | None = None
+    if memory:
+        tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        try:
+            outcome = stage.reconciler.reconcile(stage.world.config)
+        except Exception as exc:
+            raise ReconcileFailedError(f"{type(exc).__name__}: {exc}") from exc
+        seconds = time.perf_counter() - started
+        if memory:
+            peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if memory:
+            tracemalloc.stop()
+    actual = outcome.actual
+    return Sample(
+        calls=Counter(stage.world.counter.calls),
+        seconds=seconds,
+        peak_bytes=peak,
+        status=outcome.status,
+        load_balancers=len(actual.load_balancers) if actual else 0,
+        target_groups=len(actual.target_groups) if actual else 0,
+        endpoint_services=len(actual.endpoint_services) if actual else 0,
+    )
+
+
+def run_scenario(
+    pattern: str, brokers: int, scenario: Scenario, *, repeat: int, memory: bool
+) -> ScenarioResult:
+    """Measure one scenario `repeat` times (plus one traced run when `memory`)."""
+    result = ScenarioResult(pattern, brokers, scenario)
+    try:
+        if scenario == "noop":
+            with _staged(pattern, brokers, scenario) as stage:
+                for _ in range(repeat):
+                    result.samples.append(_measure(stage, memory=False))
+                if memory:
+                    result.memory_sample = _measure(stage, memory=True)
+        else:
+            for _ in range(repeat):
+                with _staged(pattern, brokers, scenario) as stage:
+                    result.samples.append(_measure(stage, memory=False))
+            if memory:
+                with _staged(pattern, brokers, scenario) as stage:
+                    result.memory_sample = _measure(stage, memory=True)
+    except ScenarioUnavailableError as exc:
+        result.error = ScenarioError("not_applicable", str(exc))
+    except ReconcileFailedError as exc:
+        result.error = ScenarioError("reconcile", str(exc))
+    except Exception as exc:
+        # Anything before the measured reconcile: the embedded AWS refused the world.
+        result.error = ScenarioError("setup", f"{type(exc).__name__}: {exc}")
+    if result.error is not None:
+        result.samples.clear()
+        result.memory_sample = None
+    return result
+
+
+def run_all(
+    *,
+    patterns: Sequence[str] = PATTERNS,
+    brokers: Sequence[int] = BROKER_COUNTS,
+    scenarios: Sequence[Scenario] = SCENARIOS,
+    repeat: int = 3,
+    memory: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[ScenarioResult]:
+    results: list[ScenarioResult] = []
+    for pattern in patterns:
+        for count in brokers:
+            for scenario in scenarios:
+                started = time.perf_counter()
+                result = run_scenario(pattern, count, scenario, repeat=repeat, memory=memory)
+                results.append(result)
+                if progress is not None:
+                    outcome = (
+                        f"{result.reads} reads, {result.writes} writes"
+                        if result.ok
+                        else f"error ({result.error.stage})"
+                        if result.error
+                        else "no sample"
+                    )
+                    progress(
+                        f"{pattern} {count:>3} brokers {scenario:<9} {outcome} "
+                        f"[{time.perf_counter() - started:.1f}s]"
+                    )
+    return results
