@@ -45,7 +45,7 @@ build: venv
 
 ## API calls, wall time and memory per scenario and broker count; cold imports.
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --docs docs/performance.md
 
 deploy: build
 	$(SAM) deploy --guided

@@ -137,8 +137,9 @@ def render_markdown(
                 ],
             ),
             "",
-            f"{len(targets) - len(failed)} of {len(targets)} targets met"
-            + (f"; failing: {', '.join(t.key for t in failed)}" if failed else "."),
+            f"Targets: {sum(t.status == 'pass' for t in targets)} met, {len(failed)} failing, "
+            f"{sum(t.status == 'skipped' for t in targets)} skipped"
+            + (f" (failing: {', '.join(t.key for t in failed)})" if failed else "."),
         ]
     return "\n".join(lines)
 

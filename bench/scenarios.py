@@ -164,6 +164,8 @@ class ScenarioResult:
             "seconds": self.seconds if ok else None,
             "peak_mb": self.peak_mb if ok else None,
             "calls": dict(sorted(self.calls.items())) if ok else {},
+            "read_calls": dict(sorted(self.read_calls.items())) if ok else {},
+            "write_calls": dict(sorted(self.write_calls.items())) if ok else {},
             "status": self.status,
             "resources_after": (
                 {

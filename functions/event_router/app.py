@@ -5,18 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.services import RouterService
+from msk_privatelink.router_service import RouterService
 from msk_privatelink.settings import RouterSettings
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @lru_cache(maxsize=1)
@@ -26,7 +25,6 @@ def _service(settings: RouterSettings) -> RouterService:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
     try:
         result = _service(RouterSettings.from_env()).route(event)

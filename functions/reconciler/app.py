@@ -6,7 +6,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -14,13 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.errors import MskPrivateLinkError
-from msk_privatelink.services import ReconcileService
+from msk_privatelink.reconcile_service import ReconcileService
 from msk_privatelink.settings import ReconcilerSettings
 from msk_privatelink.triggers import ReconcileRequest
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 # A failed record blocks only its own cluster's message group.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
@@ -71,7 +70,6 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     done: set[str] = set()
     try:

@@ -18,19 +18,6 @@ PATTERN = PATTERNS[0]
 # The scale-out target compares against the initial create's per-broker writes.
 SCENARIOS: tuple[Scenario, ...] = ("create", "noop", "ip_change", "scale_out")
 
-NOOP_READS_OVER_BUDGET = (
-    "ActualStateReader (aws/actual.py) makes one read per resource of three kinds: "
-    "DescribeTargetHealth per target group, DescribeListeners per load balancer and "
-    "DescribeVpcEndpointServicePermissions per endpoint service, plus 9 others up to 20 "
-    "brokers (DescribeTags grows by 2 per 20); "
-    "3N + 9 reads for N brokers against a budget of 2N + 10 (18 vs 16 at 3, 54 vs 40 at 15)"
-)
-SIMULATOR_BROKER_LIMIT = (
-    "the embedded MSK simulator cannot hold 18 brokers: embedded/msk_contract.py:142 applies "
-    "botocore's max of 15 for NumberOfBrokerNodes to DescribeClusterV2's answer "
-    "(SimulatorDriftError), so the 15-broker scale-out cannot be measured"
-)
-
 
 @pytest.fixture(scope="module")
 def targets() -> dict[str, TargetResult]:
@@ -57,7 +44,6 @@ def test_noop_reconcile_makes_no_writes(targets: dict[str, TargetResult], broker
     check(targets, "noop-writes", brokers)
 
 
-@pytest.mark.xfail(strict=True, reason=NOOP_READS_OVER_BUDGET)
 @pytest.mark.parametrize("brokers", QUICK_BROKER_COUNTS)
 def test_noop_reconcile_reads_stay_within_budget(
     targets: dict[str, TargetResult], brokers: int
@@ -74,12 +60,7 @@ def test_ip_change_moves_the_target_with_two_writes(
 
 @pytest.mark.parametrize(
     "brokers",
-    [
-        pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=SIMULATOR_BROKER_LIMIT))
-        if b == 15
-        else b
-        for b in QUICK_BROKER_COUNTS
-    ],
+    QUICK_BROKER_COUNTS,
 )
 def test_scale_out_writes_only_for_the_new_brokers(
     targets: dict[str, TargetResult], brokers: int

@@ -473,6 +473,38 @@ def test_version_and_help_as_a_process() -> None:
     assert "Traceback" not in usage.stderr
 
 
+def test_missing_credentials_is_an_error_message_not_a_traceback(tmp_path: Path) -> None:
+    arn = (
+        "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+    )
+    path = write_config(tmp_path / "orders.yaml", {"cluster_arn": arn})
+    env = cli_env()
+    # No credential source at all, so the call fails at signing, before any
+    # request: no instance or container metadata, no network.
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        env.pop(name, None)
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+
+    run = subprocess.run(
+        [sys.executable, "-m", "msk_privatelink", "plan", "--config", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+    assert run.returncode == 1
+    assert run.stderr.strip() == "error: Unable to locate credentials"
+    assert run.stdout == ""
+
+
 # ------------------------------------------------------------------ over HTTP
 
 

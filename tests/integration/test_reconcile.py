@@ -330,3 +330,75 @@ def test_a_removal_blocked_by_connected_consumers_holds_only_that_broker(w: Worl
     # Once consumers let go, the next run finishes the removal.
     assert w.reconcile().status == "converged"
     assert len(w.inventory_of_everything()["load_balancers"]) == 3
+
+
+def test_teardown_removes_only_what_this_project_created(w: World) -> None:
+    w.reconcile()
+    elbv2 = w.aws.client("elbv2")
+    foreign = f"{name_prefix(w.cluster_arn)}keep"
+    elbv2.create_load_balancer(
+        Name=foreign, Subnets=list(w.subnet_ids), Scheme="internal", Type="network"
+    )
+    w.counter.reset()
+
+    dry = w.reconciler().teardown(w.cluster_arn, dry_run=True)
+    assert dry.status == "planned"
+    assert len(dry.plan) == 9
+    assert w.counter.writes == Counter()
+
+    done = w.reconciler().teardown(w.cluster_arn)
+
+    assert done.status == "converged"
+    state = w.inventory_of_everything()
+    assert state["load_balancers"] == [foreign]
+    assert state["target_groups"] == {}
+    assert state["endpoint_service_count"] == 0
+
+
+def test_granted_principals_are_trusted_from_their_digest_and_the_deep_sweep_repairs_drift() -> (
+    None
+):
+    principal = "arn:aws:iam::111122223333:root"
+    with world(config_overrides={"allowed_principals": [principal]}) as w:
+        w.reconcile()
+        w.counter.reset()
+        assert w.reconcile().status == "unchanged"
+        # Event-driven runs read no permissions: the digest tag vouches for them.
+        assert w.counter.calls["DescribeVpcEndpointServicePermissions"] == 0
+
+        ec2 = w.aws.client("ec2")
+        victim = ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"][0]
+        ec2.modify_vpc_endpoint_service_permissions(
+            ServiceId=victim["ServiceId"], RemoveAllowedPrincipals=[principal]
+        )
+
+        outcome = w.reconciler().reconcile(w.config, deep=True)
+
+        assert [c.step.name for c in outcome.applied] == ["UPDATE_ENDPOINT_PERMISSIONS"]
+        allowed = ec2.describe_vpc_endpoint_service_permissions(ServiceId=victim["ServiceId"])
+        assert [p["Principal"] for p in allowed["AllowedPrincipals"]] == [principal]
+        assert w.reconciler().reconcile(w.config, deep=True).status == "unchanged"
+
+
+def test_a_grant_interrupted_before_its_digest_is_recorded_is_read_and_recorded() -> None:
+    principal = "arn:aws:iam::111122223333:root"
+    with world(config_overrides={"allowed_principals": [principal]}) as w:
+        w.reconcile()
+        ec2 = w.aws.client("ec2")
+        svc = ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"][0]
+        # As if the run died between the grant and the tag write.
+        ec2.create_tags(
+            Resources=[svc["ServiceId"]],
+            Tags=[{"Key": "msk-privatelink:principals-digest", "Value": "stale"}],
+        )
+        w.counter.reset()
+
+        outcome = w.reconcile()
+
+        assert w.counter.calls["DescribeVpcEndpointServicePermissions"] == 1
+        assert w.counter.writes["ModifyVpcEndpointServicePermissions"] == 0
+        assert w.counter.writes["CreateTags"] == 1
+        assert outcome.status == "converged"
+        w.counter.reset()
+        assert w.reconcile().status == "unchanged"
+        assert w.counter.calls["DescribeVpcEndpointServicePermissions"] == 0

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError
+
 from . import __version__
 from .errors import MskPrivateLinkError
 
@@ -57,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="brokers and the resources serving each")
     _config_source(status)
 
+    destroy = sub.add_parser(
+        "destroy", help="remove every resource this tool created for the cluster"
+    )
+    _config_source(destroy)
+    destroy.add_argument("--yes", action="store_true", help="apply; without it, only show the plan")
+
     sub.add_parser("demo", help="run the whole story on the embedded AWS (no account needed)")
     local = sub.add_parser("local-aws", help="serve the embedded AWS over HTTP")
     local.add_argument("--host", default="127.0.0.1")
@@ -96,9 +104,11 @@ def _run(args: argparse.Namespace) -> int:
     from .reconcile import Reconciler
     from .render import render_plan, render_status
 
+    if args.command == "destroy":
+        return _destroy(args)
     config, clients = _load(args)
     if args.command in ("plan", "status"):
-        a = Reconciler(clients).assess(config)
+        a = Reconciler(clients).assess(config, deep=True)
         if args.output == "json":
             payload = {
                 "cluster_arn": config.cluster_arn,
@@ -127,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
             )
 
-    outcome = Reconciler(clients, publisher, on_change=progress).reconcile(config)
+    outcome = Reconciler(clients, publisher, on_change=progress).reconcile(config, deep=True)
     if args.output == "json":
         print(json.dumps(outcome.to_dict(), indent=2))
     else:
@@ -142,11 +152,37 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_GUARDED if outcome.status in ("guarded", "refused", "blocked") else 0
 
 
+def _destroy(args: argparse.Namespace) -> int:
+    from .aws.clients import AwsClients
+    from .config import load_config_file
+    from .reconcile import Reconciler
+    from .render import render_plan
+
+    # No configuration store is needed: the cluster may be gone already.
+    arn: str = load_config_file(args.config).cluster_arn if args.config else args.cluster_arn
+    clients = AwsClients(region=args.region or arn.split(":")[3])
+    reconciler = Reconciler(clients)
+    outcome = reconciler.teardown(arn, dry_run=not args.yes)
+    if args.output == "json":
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print(render_plan(outcome.plan))
+        if not args.yes and not outcome.plan.is_empty:
+            print("Nothing was changed. Run again with --yes to remove these resources.")
+        for change, why in outcome.blocked:
+            print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
+    return EXIT_GUARDED if outcome.status == "blocked" else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
     except MskPrivateLinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        # No credentials, endpoint unreachable, ...: a message, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

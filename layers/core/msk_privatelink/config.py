@@ -30,7 +30,7 @@ SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 class GuardConfig(BaseModel):
     """Blast-radius limits checked before any destructive change."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_broker_removal_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
 
@@ -38,7 +38,7 @@ class GuardConfig(BaseModel):
 class ClusterConfig(BaseModel):
     """What the operator wants for one MSK cluster."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     version: Literal[1] = 1
     cluster_arn: str

@@ -19,7 +19,11 @@ SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 class _Detail(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        defer_build=True,
     )
 
 

@@ -22,6 +22,11 @@ TAG_AUTH_SCHEME = "msk-privatelink:auth-scheme"
 # between CreateLoadBalancer and ModifyLoadBalancerAttributes is repaired.
 TAG_LB_ATTRIBUTES = "msk-privatelink:attributes"
 
+# Digest of the principals last granted on an endpoint service: lets a run
+# skip one permissions read per service while nothing changed (the scheduled
+# sweep reads them anyway, so a change made by hand is still repaired).
+TAG_PRINCIPALS_DIGEST = "msk-privatelink:principals-digest"
+
 MAX_ELB_NAME = 32
 
 
@@ -65,6 +70,10 @@ def target_group_tags(cluster_arn: str, broker_id: int, scheme: AuthScheme) -> d
 
 def is_owned(tags: dict[str, str], cluster_arn: str) -> bool:
     return tags.get(TAG_MANAGED_BY) == PROJECT and tags.get(TAG_CLUSTER_ARN) == cluster_arn
+
+
+def principals_digest(principals: frozenset[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(principals)).encode()).hexdigest()[:32]
 
 
 def client_token(*parts: str) -> str:

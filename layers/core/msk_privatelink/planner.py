@@ -195,6 +195,7 @@ def _endpoint_services(desired: DesiredState, actual: ActualState) -> list[Chang
                         key,
                         svc.broker_id,
                         f"allow {_fmt(svc.allowed_principals)}",
+                        spec=svc,
                         add=svc.allowed_principals,
                     )
                 )
@@ -222,16 +223,19 @@ def _endpoint_services(desired: DesiredState, actual: ActualState) -> list[Chang
             )
         add_principals = svc.allowed_principals - current.allowed_principals
         remove_principals = current.allowed_principals - svc.allowed_principals
-        if add_principals or remove_principals:
+        if add_principals or remove_principals or not current.principals_recorded:
             parts = [f"allow {_fmt(add_principals)}"] if add_principals else []
             if remove_principals:
                 parts.append(f"revoke {_fmt(remove_principals)}")
+            if not parts:
+                parts.append("record the granted principals")
             changes.append(
                 Change(
                     Step.UPDATE_ENDPOINT_PERMISSIONS,
                     key,
                     svc.broker_id,
                     "; ".join(parts),
+                    spec=svc,
                     resource_id=current.service_id,
                     add=add_principals,
                     remove=remove_principals,

@@ -82,16 +82,25 @@ class Reconciler:
         self._applier = PlanApplier(clients.elbv2, clients.ec2, on_change=on_change)
         self._publisher = publisher
 
-    def assess(self, config: ClusterConfig) -> Assessment:
-        inventory = self._inventory.read(config.cluster_arn)
+    def assess(self, config: ClusterConfig, *, deep: bool = False) -> Assessment:
+        """Read everything and plan. ``deep`` re-reads what is normally trusted
+        from our own marker tags (endpoint service permissions)."""
+        actual = self._actual.read(
+            config.cluster_arn,
+            expected_principals=None if deep else frozenset(config.allowed_principals),
+        )
+        # Our target groups live in the cluster's VPC; use it when we have one.
+        vpc_hint = next((tg.vpc_id for tg in actual.target_groups.values() if tg.vpc_id), None)
+        inventory = self._inventory.read(config.cluster_arn, vpc_id=vpc_hint)
         desired = build_desired(config, inventory)
-        actual = self._actual.read(config.cluster_arn)
         plan = compute_plan(desired, actual)
         decision = evaluate(plan, actual, inventory, config.guard)
         return Assessment(config, inventory, desired, actual, plan, decision)
 
-    def reconcile(self, config: ClusterConfig, *, dry_run: bool = False) -> ReconcileOutcome:
-        a = self.assess(config)
+    def reconcile(
+        self, config: ClusterConfig, *, dry_run: bool = False, deep: bool = False
+    ) -> ReconcileOutcome:
+        a = self.assess(config, deep=deep)
         if a.actual.conflicts:
             logger.warning(
                 "resources with look-alike names are not ours and are left alone",
@@ -110,7 +119,7 @@ class Reconciler:
         applied: list[Change] = []
         if not additions.is_empty:
             applied += self._applier.apply(additions, actual).applied
-            actual = self._actual.read(config.cluster_arn)
+            actual = self._reread(config)
 
         # Consumers hear about the new view before removals run: a removed
         # broker's endpoint service can only go once they let go of it.
@@ -123,7 +132,7 @@ class Reconciler:
             result = self._applier.apply_isolated(removals, actual)
             applied += result.applied
             blocked = tuple(result.blocked)
-            actual = self._actual.read(config.cluster_arn)
+            actual = self._reread(config)
         if applied:
             self._verify(a, actual, blocked)
 
@@ -136,6 +145,31 @@ class Reconciler:
             status = "converged" if applied else "unchanged"
         return self._outcome(
             a, status, tuple(applied), generation=generation, actual=actual, blocked=blocked
+        )
+
+    def _reread(self, config: ClusterConfig) -> ActualState:
+        return self._actual.read(
+            config.cluster_arn, expected_principals=frozenset(config.allowed_principals)
+        )
+
+    def teardown(self, cluster_arn: str, *, dry_run: bool = False) -> ReconcileOutcome:
+        """Remove everything this project created for a cluster (an operator's
+        explicit act, e.g. after the cluster was deleted). Only resources
+        carrying our ownership tags for this cluster are planned."""
+        actual = self._actual.read(cluster_arn)
+        plan = compute_plan(DesiredState(cluster_arn=cluster_arn), actual)
+        if dry_run or plan.is_empty:
+            status: Status = "planned" if dry_run else "unchanged"
+            return ReconcileOutcome(cluster_arn, status, plan, conflicts=actual.conflicts)
+        result = self._applier.apply_isolated(plan, actual)
+        return ReconcileOutcome(
+            cluster_arn,
+            "blocked" if result.blocked else "converged",
+            plan,
+            applied=tuple(result.applied),
+            blocked=tuple(result.blocked),
+            conflicts=actual.conflicts,
+            actual=self._actual.read(cluster_arn),
         )
 
     @staticmethod

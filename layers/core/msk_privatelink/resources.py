@@ -114,6 +114,8 @@ class TargetGroupState:
     port: int
     vpc_id: str
     targets: frozenset[Target]
+    # False when ownership was inferred from serving only our load balancers.
+    tags_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class EndpointServiceState:
     allowed_principals: frozenset[str]
     supported_regions: frozenset[str]
     state: str
+    # True when the digest tag matches the principals read or trusted.
+    principals_recorded: bool = True
 
 
 @dataclass(frozen=True)

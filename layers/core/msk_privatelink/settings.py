@@ -14,7 +14,7 @@ S = TypeVar("S", bound="_EnvSettings")
 
 
 class _EnvSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_env(cls: type[S], env: Mapping[str, str] | None = None) -> S:

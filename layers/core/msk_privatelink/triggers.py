@@ -40,7 +40,7 @@ MAX_GROUP_ID = 128
 class ReconcileRequest(BaseModel):
     """Body of a message on the reconcile queue."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     cluster_arn: str = Field(alias="clusterArn", pattern=CLUSTER_ARN_RE.pattern)
     trigger: str = Field(max_length=128)

@@ -7,6 +7,7 @@ balancer, permissions per endpoint service).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,10 @@ from botocore.exceptions import ClientError
 from ..naming import (
     TAG_BROKER_ID,
     TAG_LB_ATTRIBUTES,
+    TAG_PRINCIPALS_DIGEST,
     is_owned,
     name_prefix,
+    principals_digest,
 )
 from ..resources import (
     ActualState,
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 DESCRIBE_TAGS_BATCH = 20
+TARGET_GROUP_NAME_RE = re.compile(r"-b(\d+)-\d+$")
 # Endpoint services on their way out are gone for planning purposes; their
 # load balancer is deleted once the service deletion has finished.
 GONE_SERVICE_STATES = frozenset({"Deleting", "Deleted"})
@@ -52,25 +56,36 @@ def _broker_id(tags: dict[str, str]) -> int | None:
     return int(raw) if raw is not None and raw.isdigit() else None
 
 
+def _broker_id_from_name(name: str) -> int | None:
+    match = TARGET_GROUP_NAME_RE.search(name)
+    return int(match.group(1)) if match else None
+
+
 class ActualStateReader:
     def __init__(self, elbv2: ElasticLoadBalancingv2Client, ec2: EC2Client) -> None:
         self._elbv2 = elbv2
         self._ec2 = ec2
 
-    def read(self, cluster_arn: str) -> ActualState:
+    def read(
+        self, cluster_arn: str, expected_principals: frozenset[str] | None = None
+    ) -> ActualState:
+        """Owned resources of the cluster. With ``expected_principals``, a
+        service whose digest tag matches them is not asked for its permissions."""
         prefix = name_prefix(cluster_arn)
         conflicts: list[str] = []
         try:
             lbs, lb_conflicts = self._owned_load_balancers(cluster_arn, prefix)
             conflicts.extend(lb_conflicts)
-            tgs, tg_conflicts, tg_names_by_arn = self._owned_target_groups(cluster_arn, prefix)
+            tgs, tg_conflicts, tg_names_by_arn = self._owned_target_groups(
+                cluster_arn, prefix, frozenset(lb.arn for lb in lbs)
+            )
             conflicts.extend(tg_conflicts)
             listeners = self._listeners(lbs, tg_names_by_arn)
         except ClientError as exc:
             raise translate(exc, "reading load balancers") from exc
         try:
             services = self._endpoint_services(
-                cluster_arn, lbs, home_region=cluster_arn.split(":")[3]
+                cluster_arn, lbs, cluster_arn.split(":")[3], expected_principals
             )
         except ClientError as exc:
             raise translate(exc, "reading endpoint services") from exc
@@ -122,24 +137,36 @@ class ActualStateReader:
         return owned, conflicts
 
     def _owned_target_groups(
-        self, cluster_arn: str, prefix: str
+        self, cluster_arn: str, prefix: str, owned_lb_arns: frozenset[str]
     ) -> tuple[list[TargetGroupState], list[str], dict[str, str]]:
         candidates: list[Any] = []
         for page in self._elbv2.get_paginator("describe_target_groups").paginate():
             candidates.extend(
                 tg for tg in page["TargetGroups"] if tg["TargetGroupName"].startswith(prefix)
             )
-        tags = self._tags([tg["TargetGroupArn"] for tg in candidates])
+        # A target group serving only our own load balancers is ours (only our
+        # listeners point at it); the rest must prove it with tags. Deletes
+        # always check tags first (see the applier).
+        attached = [
+            tg
+            for tg in candidates
+            if tg.get("LoadBalancerArns") and set(tg["LoadBalancerArns"]) <= owned_lb_arns
+        ]
+        attached_arns = {tg["TargetGroupArn"] for tg in attached}
+        tags = self._tags(
+            [tg["TargetGroupArn"] for tg in candidates if tg["TargetGroupArn"] not in attached_arns]
+        )
         owned: list[TargetGroupState] = []
         conflicts: list[str] = []
         names_by_arn: dict[str, str] = {}
         for tg in candidates:
-            tg_tags = tags.get(tg["TargetGroupArn"], {})
-            if not is_owned(tg_tags, cluster_arn):
+            arn = tg["TargetGroupArn"]
+            verified = arn not in attached_arns
+            if verified and not is_owned(tags.get(arn, {}), cluster_arn):
                 conflicts.append(tg["TargetGroupName"])
                 continue
-            names_by_arn[tg["TargetGroupArn"]] = tg["TargetGroupName"]
-            health = self._elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+            names_by_arn[arn] = tg["TargetGroupName"]
+            health = self._elbv2.describe_target_health(TargetGroupArn=arn)
             targets = frozenset(
                 Target(d["Target"]["Id"], int(d["Target"].get("Port", tg["Port"])))
                 for d in health["TargetHealthDescriptions"]
@@ -148,11 +175,14 @@ class ActualStateReader:
             owned.append(
                 TargetGroupState(
                     name=tg["TargetGroupName"],
-                    arn=tg["TargetGroupArn"],
-                    broker_id=_broker_id(tg_tags),
+                    arn=arn,
+                    broker_id=_broker_id(tags[arn])
+                    if verified
+                    else _broker_id_from_name(tg["TargetGroupName"]),
                     port=int(tg["Port"]),
                     vpc_id=tg.get("VpcId", ""),
                     targets=targets,
+                    tags_verified=verified,
                 )
             )
         return owned, conflicts, names_by_arn
@@ -180,7 +210,11 @@ class ActualStateReader:
         return listeners
 
     def _endpoint_services(
-        self, cluster_arn: str, lbs: list[LoadBalancerState], home_region: str
+        self,
+        cluster_arn: str,
+        lbs: list[LoadBalancerState],
+        home_region: str,
+        expected_principals: frozenset[str] | None,
     ) -> list[EndpointServiceState]:
         lb_names_by_arn = {lb.arn: lb.name for lb in lbs}
         services: list[EndpointServiceState] = []
@@ -205,7 +239,13 @@ class ActualStateReader:
                     # A second service for one load balancer is a duplicate to remove.
                     key = f"duplicate:{svc['ServiceId']}"
                 seen.add(key)
-                principals = self._principals(svc["ServiceId"])
+                digest = tags.get(TAG_PRINCIPALS_DIGEST)
+                if expected_principals is not None and digest == principals_digest(
+                    expected_principals
+                ):
+                    principals = expected_principals
+                else:
+                    principals = self._principals(svc["ServiceId"])
                 # The home Region is always listed and always implied.
                 regions = frozenset(
                     r["Region"]
@@ -222,6 +262,7 @@ class ActualStateReader:
                         allowed_principals=principals,
                         supported_regions=regions,
                         state=svc.get("ServiceState", "unknown"),
+                        principals_recorded=digest == principals_digest(principals),
                     )
                 )
         return services

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..errors import AwsCallError, MskPrivateLinkError, OwnershipConflictError
-from ..naming import TAG_LB_ATTRIBUTES, client_token, is_owned
+from ..naming import (
+    TAG_LB_ATTRIBUTES,
+    TAG_PRINCIPALS_DIGEST,
+    client_token,
+    is_owned,
+    principals_digest,
+)
 from ..plan import Change, Plan, Step
 from ..resources import (
     ActualState,
@@ -65,6 +71,7 @@ class PlanApplier:
         self._lb_arns: dict[str, str] = {}
         self._tg_arns: dict[str, str] = {}
         self._service_ids: dict[str, str] = {}
+        self._unverified_tgs: dict[str, str] = {}
 
     def apply(self, plan: Plan, actual: ActualState) -> ApplyResult:
         """Apply every change in order; the first failure stops the run."""
@@ -98,6 +105,9 @@ class PlanApplier:
         return result
 
     def _start(self, actual: ActualState) -> None:
+        self._unverified_tgs = {
+            k: v.arn for k, v in actual.target_groups.items() if not v.tags_verified
+        }
         # ARNs/ids by natural key: what existed, plus what this run creates.
         self._lb_arns = {k: v.arn for k, v in actual.load_balancers.items()}
         self._tg_arns = {k: v.arn for k, v in actual.target_groups.items()}
@@ -286,8 +296,16 @@ class PlanApplier:
                 str(spec.acceptance_required),
                 ",".join(sorted(spec.supported_regions)),
             ),
+            # A new service grants nobody: its digest tag says so, truthfully,
+            # until the permissions step has granted and re-tagged.
             "TagSpecifications": [
-                {"ResourceType": "vpc-endpoint-service", "Tags": _tag_list(spec.tags)}
+                {
+                    "ResourceType": "vpc-endpoint-service",
+                    "Tags": [
+                        *_tag_list(spec.tags),
+                        {"Key": TAG_PRINCIPALS_DIGEST, "Value": principals_digest(frozenset())},
+                    ],
+                }
             ],
         }
         if spec.supported_regions:
@@ -321,13 +339,28 @@ class PlanApplier:
             raise translate(exc, f"ModifyVpcEndpointServiceConfiguration {change.key}") from exc
 
     def _update_permissions(self, change: Change) -> None:
-        kwargs: dict[str, Any] = {"ServiceId": self._service_id(change)}
+        spec = change.spec
+        assert isinstance(spec, EndpointServiceSpec)
+        service_id = self._service_id(change)
+        kwargs: dict[str, Any] = {"ServiceId": service_id}
         if change.add:
             kwargs["AddAllowedPrincipals"] = sorted(change.add)
         if change.remove:
             kwargs["RemoveAllowedPrincipals"] = sorted(change.remove)
         try:
-            self._ec2.modify_vpc_endpoint_service_permissions(**kwargs)
+            if change.add or change.remove:
+                self._ec2.modify_vpc_endpoint_service_permissions(**kwargs)
+            # Recorded only after the grant succeeded: a crash in between
+            # leaves a stale digest, which makes the next run read the truth.
+            self._ec2.create_tags(
+                Resources=[service_id],
+                Tags=[
+                    {
+                        "Key": TAG_PRINCIPALS_DIGEST,
+                        "Value": principals_digest(spec.allowed_principals),
+                    }
+                ],
+            )
         except ClientError as exc:
             raise translate(exc, f"ModifyVpcEndpointServicePermissions {change.key}") from exc
 
@@ -378,6 +411,9 @@ class PlanApplier:
 
     def _delete_target_group(self, change: Change) -> None:
         assert change.resource_id is not None
+        if change.key in self._unverified_tgs:
+            # Only ever delete what carries our ownership tags.
+            self._adopt("target group", change.resource_id, change.key)
         try:
             self._elbv2.delete_target_group(TargetGroupArn=change.resource_id)
         except ClientError as exc:

@@ -44,7 +44,9 @@ class MskInventoryReader:
         self._kafka = kafka
         self._ec2 = ec2
 
-    def read(self, cluster_arn: str) -> ClusterInventory:
+    def read(self, cluster_arn: str, vpc_id: str | None = None) -> ClusterInventory:
+        """The cluster and its brokers. ``vpc_id``, when known (MSK cannot move
+        a cluster to another VPC), saves the subnet lookup."""
         try:
             info: dict[str, Any] = dict(
                 self._kafka.describe_cluster_v2(ClusterArn=cluster_arn)["ClusterInfo"]
@@ -65,7 +67,7 @@ class MskInventoryReader:
             cluster_arn=cluster_arn,
             cluster_name=str(info.get("ClusterName", cluster_arn.split("/")[1])),
             state=str(info.get("State", "UNKNOWN")),
-            vpc_id=self._vpc_of(subnets),
+            vpc_id=vpc_id or self._vpc_of(subnets),
             client_subnet_ids=subnets,
             enabled_schemes=enabled_schemes(info),
             kafka_version=str(

@@ -125,6 +125,11 @@ def _problems(value: dict[str, Any], shape: Shape | None, *, for_output: bool) -
     return problems
 
 
+# The model's max of 15 for these predates MSK's current broker quota; the
+# simulator applies the quota itself (msk_rules.MAX_BROKERS_PER_CLUSTER).
+BROKER_COUNT_MEMBERS = frozenset({"NumberOfBrokerNodes", "TargetNumberOfBrokerNodes"})
+
+
 def _walk(value: Any, shape: Shape, path: str, problems: list[str], *, for_output: bool) -> None:
     where = path.lstrip(".")
     if isinstance(shape, StructureShape):
@@ -139,7 +144,11 @@ def _walk(value: Any, shape: Shape, path: str, problems: list[str], *, for_outpu
             _walk(item, shape.value, f"{path}.{key}", problems, for_output=for_output)
     elif isinstance(shape, StringShape) and shape.enum and value not in shape.enum:
         problems.append(f"{where}: {value!r} is not one of {shape.enum}")
-    elif shape.type_name in ("integer", "long") and value > shape.metadata.get("max", value):
+    elif (
+        shape.type_name in ("integer", "long")
+        and path.rsplit(".", 1)[-1] not in BROKER_COUNT_MEMBERS
+        and value > shape.metadata.get("max", value)
+    ):
         problems.append(f"{where}: {value} is above the maximum {shape.metadata['max']}")
     elif shape.type_name in ("double", "float") and for_output and not isinstance(value, float):
         problems.append(f"{where}: {value!r} must be a float, as MSK sends it")

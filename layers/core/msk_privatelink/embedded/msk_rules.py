@@ -58,7 +58,18 @@ def _offset_from_token(token: str | None) -> int:
     return int(value)
 
 
+# MSK's brokers-per-cluster quota (adjustable in a real account); botocore's
+# model still documents an old maximum of 15, which MSK no longer applies.
+MAX_BROKERS_PER_CLUSTER = 90
+
+
 def check_broker_count(count: int, subnet_count: int, parameter: str) -> None:
+    if count > MAX_BROKERS_PER_CLUSTER:
+        raise bad_request(
+            f"The number of broker nodes exceeds the quota of {MAX_BROKERS_PER_CLUSTER} "
+            "per cluster.",
+            invalid_parameter=parameter,
+        )
     if count < subnet_count or count % subnet_count:
         raise bad_request(
             "The number of broker nodes must be a multiple of the number of client subnets.",

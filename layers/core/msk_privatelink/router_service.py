@@ -1,4 +1,5 @@
-"""What the Lambda handlers call: wiring of adapters around the core."""
+"""What the router handler calls: config listing and the FIFO queue, nothing
+of the reconcile stack (kept out of the router's cold start)."""
 
 from __future__ import annotations
 
@@ -11,49 +12,14 @@ from botocore.exceptions import ClientError
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
 from .aws.errors import translate
-from .aws.publisher import EndpointsPublisher
 from .errors import AwsCallError
-from .reconcile import ReconcileOutcome, Reconciler
-from .settings import ReconcilerSettings, RouterSettings
-from .triggers import ReconcileRequest, route
+from .settings import RouterSettings
+from .triggers import route
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SQS_BATCH = 10
-
-
-class ReconcileService:
-    def __init__(self, clients: AwsClients, settings: ReconcilerSettings) -> None:
-        self._sqs = clients.sqs
-        self._retry_delay = settings.retry_delay_seconds
-        self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
-        publisher = EndpointsPublisher(
-            clients.events, clients.dynamodb, settings.event_bus_name, settings.state_table_name
-        )
-        self.reconciler = Reconciler(clients, publisher)
-
-    def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
-        return self.reconciler.reconcile(self.store.get(request.cluster_arn))
-
-    def retry_soon(self, records: list[dict[str, Any]]) -> None:
-        """Shorten the visibility timeout of failed SQS records (best effort)."""
-        by_queue: dict[str, list[str]] = {}
-        for record in records:
-            by_queue.setdefault(record["eventSourceARN"], []).append(record["receiptHandle"])
-        for queue_arn, handles in by_queue.items():
-            _, _, _, _, account, name = queue_arn.split(":")
-            try:
-                url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
-                for handle in handles:
-                    self._sqs.change_message_visibility(
-                        QueueUrl=url["QueueUrl"],
-                        ReceiptHandle=handle,
-                        VisibilityTimeout=self._retry_delay,
-                    )
-            except ClientError:
-                # The record still comes back after the queue's own timeout.
-                continue
 
 
 @dataclass(frozen=True)
