@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sh
 SAM := $(BIN)/sam
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint format build bench deploy local-aws clean
+.PHONY: venv demo test test-fast lint security-lint format build bench deploy local-aws clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -n 2 -m "not template and not crash" $(PYTEST_ARGS)
 
-lint: venv
+## cfn-lint and checkov (pinned, own virtualenv .venv-checkov): any unexplained finding fails.
+security-lint: venv
+	$(BIN)/cfn-lint template.yaml
+	scripts/checkov.sh
+
+lint: venv security-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -48,7 +48,9 @@ AUTH: tuple[str, ...] = ("iam",)
 ALLOWED_PRINCIPALS: tuple[str, ...] = ("arn:aws:iam::111122223333:root",)
 REPLACED_BROKER = 1
 # The publisher's writes: the event, then the record of what was published.
-PUBLISHER_WRITES: tuple[str, ...] = ("PutEvents", "UpdateItem")
+# The publisher's event and record, and the cluster lease taken around any run
+# that changes something: reported, but not resource writes.
+PUBLISHER_WRITES: tuple[str, ...] = ("PutEvents", "UpdateItem", "UpdateItem:lease")
 MIB = 1024 * 1024
 
 

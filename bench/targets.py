@@ -123,7 +123,7 @@ def ip_change_target(result: ScenarioResult) -> TargetResult:
     ok = (
         all(moved[op] == per_broker for op in TARGET_WRITE_OPERATIONS)
         and _publisher_ok(writes)
-        and set(other) <= {"UpdateItem"}
+        and set(other) <= {"UpdateItem", "UpdateItem:lease"}
     )
     return TargetResult(
         key,
@@ -131,7 +131,7 @@ def ip_change_target(result: ScenarioResult) -> TargetResult:
         _subject(result),
         f"{moved.total()} target writes ({describe_calls(moved)}), PutEvents {writes['PutEvents']}",
         f"{2 * per_broker} target writes (RegisterTargets {per_broker} + DeregisterTargets "
-        f"{per_broker}), PutEvents <= 1, no other write but its UpdateItem",
+        f"{per_broker}), PutEvents <= 1, no other write but its UpdateItem and the lease",
         "pass" if ok else "fail",
         other_writes=describe_calls(other),
     )

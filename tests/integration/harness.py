@@ -15,6 +15,7 @@ import boto3
 from msk_privatelink.aws.actual import ActualStateReader
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.aws.config_store import ConfigStore
+from msk_privatelink.aws.lease import ClusterLeases
 from msk_privatelink.aws.msk import MskInventoryReader
 from msk_privatelink.aws.publisher import EndpointsPublisher
 from msk_privatelink.config import ClusterConfig
@@ -36,6 +37,7 @@ PREFIX = "/msk-privatelink/test/clusters"
 BUS = "msk-privatelink-test"
 TABLE = "msk-privatelink-test-state"
 
+LEASE_SECONDS = 300
 READ_PREFIXES = ("Describe", "List", "Get", "TestEventPattern", "Receive")
 
 
@@ -44,13 +46,22 @@ def is_mutating(operation: str) -> bool:
 
 
 class CallCounter:
-    """Counts AWS calls by operation name, made through one boto3 session."""
+    """Counts AWS calls by operation name, made through one boto3 session.
+
+    The cluster lease's DynamoDB writes are counted as ``UpdateItem:lease``,
+    apart from the publisher's ``UpdateItem``.
+    """
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
 
-    def __call__(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
+    def __call__(self, model: Any, params: Any = None, **_: Any) -> None:
+        name = model.name
+        if name == "UpdateItem" and isinstance(params, dict):
+            body = params.get("body", b"")
+            if b"lease#" in (body if isinstance(body, bytes) else str(body).encode()):
+                name = "UpdateItem:lease"
+        self.calls[name] += 1
 
     @property
     def writes(self) -> Counter[str]:
@@ -76,18 +87,25 @@ class CrashInjector:
         self.after = after
         self.seen = 0
         self.operation: str | None = None
+        # After the crash the process is gone: no further call (not even a
+        # lease release in a `finally`) reaches AWS.
+        self.dead = False
 
     def before(self, model: Any, **_: Any) -> None:
+        if self.dead:
+            raise InjectedCrash(f"process already dead, {model.name} never sent")
         if not is_mutating(model.name):
             return
         self.seen += 1
         if self.seen == self.at and not self.after:
             self.operation = model.name
+            self.dead = True
             raise InjectedCrash(f"injected failure before call #{self.at} ({model.name})")
 
     def after_call(self, model: Any, **_: Any) -> None:
-        if self.after and is_mutating(model.name) and self.seen == self.at:
+        if self.after and not self.dead and is_mutating(model.name) and self.seen == self.at:
             self.operation = model.name
+            self.dead = True
             raise InjectedCrash(f"injected crash after call #{self.at} ({model.name})")
 
 
@@ -100,6 +118,14 @@ class World:
     subnet_ids: tuple[str, ...]
     events_queue_url: str = ""
     counter: CallCounter = field(default_factory=CallCounter)
+    # The leases' clock: tests move it forward to let a crashed holder's lease expire.
+    now: float = 1_800_000_000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def leases(self, clients: AwsClients) -> ClusterLeases:
+        return ClusterLeases(clients.dynamodb, TABLE, seconds=LEASE_SECONDS, clock=self.clock)
 
     def published(self) -> list[dict[str, Any]]:
         """BrokerEndpointsChanged events that reached the provider bus so far."""
@@ -127,7 +153,11 @@ class World:
 
     def reconciler(self, clients: AwsClients | None = None) -> Reconciler:
         clients = clients or self.clients()
-        return Reconciler(clients, EndpointsPublisher(clients.events, clients.dynamodb, BUS, TABLE))
+        return Reconciler(
+            clients,
+            EndpointsPublisher(clients.events, clients.dynamodb, BUS, TABLE),
+            leases=self.leases(clients),
+        )
 
     def reconcile(self, config: ClusterConfig | None = None) -> ReconcileOutcome:
         return self.reconciler().reconcile(config or self.config)

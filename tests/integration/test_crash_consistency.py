@@ -13,7 +13,13 @@ from collections.abc import Callable
 import pytest
 
 from msk_privatelink.naming import load_balancer_name, target_group_name
-from tests.integration.harness import CrashInjector, InjectedCrash, World, world
+from tests.integration.harness import (
+    LEASE_SECONDS,
+    CrashInjector,
+    InjectedCrash,
+    World,
+    world,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.crash]
 
@@ -84,6 +90,8 @@ def test_every_cut_point_converges_on_the_next_run(scenario: str, after: bool) -
             with pytest.raises(InjectedCrash):
                 w.reconciler(crashing).reconcile(w.config)
 
+            # The dead run's lease (if it got one) blocks until it expires.
+            w.now += LEASE_SECONDS + 1
             outcome = w.reconcile()
 
             state = w.inventory_of_everything()

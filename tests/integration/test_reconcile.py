@@ -7,9 +7,10 @@ from collections import Counter
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from msk_privatelink.aws.lease import LeaseHeldError
 from msk_privatelink.errors import ClusterNotFoundError, OwnershipConflictError
 from msk_privatelink.naming import load_balancer_name, name_prefix, target_group_name
-from tests.integration.harness import World, world
+from tests.integration.harness import LEASE_SECONDS, World, world
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,10 @@ def test_broker_replacement_moves_the_target_with_exactly_two_target_writes(w: W
     outcome = w.reconcile()
 
     assert outcome.status == "converged"
-    assert w.counter.writes == Counter({"RegisterTargets": 1, "DeregisterTargets": 1})
+    # Plus the cluster lease: acquired and released around the two writes.
+    assert w.counter.writes == Counter(
+        {"RegisterTargets": 1, "DeregisterTargets": 1, "UpdateItem:lease": 2}
+    )
     tg = target_group_name(w.cluster_arn, 2, 9098)
     assert w.inventory_of_everything()["target_groups"][tg] == [(new_ip, 9098)]
     # The consumer-visible view did not change: no event.
@@ -147,9 +151,11 @@ def test_scale_in_removes_the_departed_brokers_resources(w: World) -> None:
             "DeleteVpcEndpointServiceConfigurations": 3,
             "DeleteLoadBalancer": 3,
             "DeleteTargetGroup": 3,
-            # The consumer-visible view shrank: one event and its record.
+            # The consumer-visible view shrank: one event and its record,
+            # plus the lease acquired and released around the run.
             "PutEvents": 1,
             "UpdateItem": 1,
+            "UpdateItem:lease": 2,
         }
     )
     converged(w)
@@ -392,9 +398,11 @@ def test_a_grant_interrupted_before_its_digest_is_recorded_is_read_and_recorded(
             Tags=[{"Key": "msk-privatelink:principals-digest", "Value": "stale"}],
         )
         w.counter.reset()
+        w.now += 60  # the last run's lease ended well before this run reads
 
         outcome = w.reconcile()
 
+        # Nobody else wrote while it read: the plan is not made twice.
         assert w.counter.calls["DescribeVpcEndpointServicePermissions"] == 1
         assert w.counter.writes["ModifyVpcEndpointServicePermissions"] == 0
         assert w.counter.writes["CreateTags"] == 1
@@ -402,3 +410,54 @@ def test_a_grant_interrupted_before_its_digest_is_recorded_is_read_and_recorded(
         w.counter.reset()
         assert w.reconcile().status == "unchanged"
         assert w.counter.calls["DescribeVpcEndpointServicePermissions"] == 0
+
+
+def test_a_second_reconcile_never_writes_while_the_first_holds_the_lease(w: World) -> None:
+    holder = w.leases(w.clients())
+    holder.acquire(w.cluster_arn)
+    w.counter.reset()
+
+    with pytest.raises(LeaseHeldError):
+        w.reconcile()
+
+    # Only the refused conditional lease write was attempted.
+    assert w.counter.writes == Counter({"UpdateItem:lease": 1})
+    assert w.inventory_of_everything()["load_balancers"] == []
+
+
+def test_a_crashed_holders_lease_expires(w: World) -> None:
+    w.leases(w.clients()).acquire(w.cluster_arn)  # and then the holder dies
+    with pytest.raises(LeaseHeldError):
+        w.reconcile()
+
+    w.now += LEASE_SECONDS + 1
+
+    assert w.reconcile().status == "converged"
+    assert w.residual_plan_size() == 0
+
+
+def test_the_lease_is_released_after_a_run_and_after_a_failed_run(w: World) -> None:
+    w.reconcile()
+    assert w.reconcile().status == "unchanged"  # a new holder got it at once
+    with pytest.raises(ClusterNotFoundError):
+        w.reconcile(w.config.model_copy(update={"cluster_arn": w.cluster_arn + "0"}))
+    assert w.reconcile().status == "unchanged"
+
+
+def test_a_plan_is_made_again_when_another_writer_held_the_lease_meanwhile(w: World) -> None:
+    w.reconcile()
+    w.aws.msk.replace_broker(w.cluster_arn, 1)
+    w.now += 60
+    # Another writer's lease ended just now, after this run started reading.
+    other = w.leases(w.clients())
+    other.release(other.acquire(w.cluster_arn))
+    w.counter.reset()
+
+    assert w.reconcile().status == "converged"
+
+    assert w.counter.calls["ListNodes"] == 2  # read, then read again under the lease
+    w.now += 60
+    w.aws.msk.replace_broker(w.cluster_arn, 2)
+    w.counter.reset()
+    assert w.reconcile().status == "converged"
+    assert w.counter.calls["ListNodes"] == 1

@@ -98,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         serve(host=args.host, port=args.port)
         return 0
 
+    from .aws.lease import ClusterLeases
     from .aws.publisher import EndpointsPublisher
     from .guard import GuardDecision
     from .plan import Plan
@@ -126,6 +127,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     publisher = None
+    leases = None
+    if args.state_table:
+        # With the stack's table, a CLI apply and the Lambda never write at once.
+        leases = ClusterLeases(clients.dynamodb, args.state_table)
     if args.event_bus and args.state_table:
         publisher = EndpointsPublisher(
             clients.events, clients.dynamodb, args.event_bus, args.state_table
@@ -137,7 +142,8 @@ def _run(args: argparse.Namespace) -> int:
                 f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
             )
 
-    outcome = Reconciler(clients, publisher, on_change=progress).reconcile(config, deep=True)
+    reconciler = Reconciler(clients, publisher, on_change=progress, leases=leases)
+    outcome = reconciler.reconcile(config, deep=True)
     if args.output == "json":
         print(json.dumps(outcome.to_dict(), indent=2))
     else:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from .aws.actual import ActualStateReader
 from .aws.applier import PlanApplier
 from .aws.clients import AwsClients
+from .aws.lease import ClusterLeases
 from .aws.msk import MskInventoryReader
 from .aws.publisher import EndpointsPublisher
 from .config import ClusterConfig
@@ -19,12 +20,15 @@ from .desired import build_desired
 from .errors import NotConvergedError, OwnershipConflictError
 from .guard import GuardDecision, evaluate
 from .models import ClusterInventory
-from .plan import Change, Plan
+from .plan import Change, Plan, Step
 from .planner import compute_plan
 from .resources import ActualState, DesiredState
 from .view import endpoints_view
 
 logger = logging.getLogger(__name__)
+
+# Additions after which the consumer-visible view must be read again.
+VIEW_STEPS = frozenset({Step.CREATE_LISTENER, Step.MODIFY_LISTENER, Step.CREATE_ENDPOINT_SERVICE})
 
 Status = Literal["converged", "unchanged", "guarded", "blocked", "refused", "planned"]
 
@@ -75,8 +79,10 @@ class Reconciler:
         clients: AwsClients,
         publisher: EndpointsPublisher | None = None,
         on_change: Callable[[Change], None] | None = None,
+        leases: ClusterLeases | None = None,
     ) -> None:
         self._clients = clients
+        self._leases = leases
         self._inventory = MskInventoryReader(clients.kafka, clients.ec2)
         self._actual = ActualStateReader(clients.elbv2, clients.ec2)
         self._applier = PlanApplier(clients.elbv2, clients.ec2, on_change=on_change)
@@ -100,7 +106,20 @@ class Reconciler:
     def reconcile(
         self, config: ClusterConfig, *, dry_run: bool = False, deep: bool = False
     ) -> ReconcileOutcome:
+        started = self._leases.now() if self._leases is not None else 0.0
         a = self.assess(config, deep=deep)
+        if dry_run or self._leases is None or a.decision.allowed.is_empty:
+            # Nothing to change: no lease, so a no-op run makes no write at all.
+            return self._run(a, dry_run=dry_run)
+        with self._leases.held(config.cluster_arn) as lease:
+            # Every writer holds the lease, so the plan is stale only if
+            # another holder could have written while we were reading.
+            if lease.others_wrote_since(started):
+                a = self.assess(config, deep=deep)
+            return self._run(a, dry_run=False)
+
+    def _run(self, a: Assessment, *, dry_run: bool) -> ReconcileOutcome:
+        config = a.config
         if a.actual.conflicts:
             logger.warning(
                 "resources with look-alike names are not ours and are left alone",
@@ -119,7 +138,10 @@ class Reconciler:
         applied: list[Change] = []
         if not additions.is_empty:
             applied += self._applier.apply(additions, actual).applied
-            actual = self._reread(config)
+            # Read again now only when the additions can change what consumers
+            # see (or nothing else will: the last read is also the verify).
+            if removals.is_empty or any(c.step in VIEW_STEPS for c in additions.changes):
+                actual = self._reread(config)
 
         # Consumers hear about the new view before removals run: a removed
         # broker's endpoint service can only go once they let go of it.

@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
+from .aws.lease import ClusterLeases
 from .aws.publisher import EndpointsPublisher
 from .reconcile import ReconcileOutcome, Reconciler
 from .settings import ReconcilerSettings
@@ -22,7 +23,10 @@ class ReconcileService:
         publisher = EndpointsPublisher(
             clients.events, clients.dynamodb, settings.event_bus_name, settings.state_table_name
         )
-        self.reconciler = Reconciler(clients, publisher)
+        leases = ClusterLeases(
+            clients.dynamodb, settings.state_table_name, seconds=settings.lease_seconds
+        )
+        self.reconciler = Reconciler(clients, publisher, leases=leases)
 
     def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
         # The scheduled sweep is the deep check: it re-reads what event-driven

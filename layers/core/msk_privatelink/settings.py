@@ -41,3 +41,6 @@ class ReconcilerSettings(_EnvSettings):
     # How soon a failed record is delivered again (instead of the queue's
     # visibility timeout, which must stay long for slow batches).
     retry_delay_seconds: int = Field(default=30, ge=0, le=900)
+    # Longer than the function timeout, so a live run never loses its lease;
+    # a crashed run blocks its cluster for at most this long.
+    lease_seconds: int = Field(default=300, ge=30, le=3600)
