@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from msk_privatelink.local_lambda import LocalFunctions
+from msk_privatelink.local_lambda import LocalFunctions, handler_environment
 from tests.integration.harness import (
     BUS,
     EVENTS,
@@ -63,17 +63,10 @@ def wired() -> Iterator[Wired]:
             QueueName="reconcile.fifo",
             Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
         )["QueueUrl"]
-        env = {
-            "CONFIG_PARAMETER_PREFIX": PREFIX,
-            "QUEUE_URL": queue_url,
-            "EVENT_BUS_NAME": BUS,
-            "STATE_TABLE_NAME": TABLE,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
-            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
-            # Failed records come back at once here; 30 s in a deployment.
-            "RETRY_DELAY_SECONDS": "0",
-        }
+        # Failed records come back at once here; 30 s in a deployment.
+        env = handler_environment(
+            prefix=PREFIX, queue_url=queue_url, bus=BUS, table=TABLE, RETRY_DELAY_SECONDS="0"
+        )
         yield Wired(w, LocalFunctions(w.aws.session(), env, queue_url), queue_url)
 
 

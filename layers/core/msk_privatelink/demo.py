@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
 from .config import ClusterConfig
-from .local_lambda import REPO_ROOT, LocalFunctions
+from .local_lambda import REPO_ROOT, LocalFunctions, handler_environment
 from .naming import load_balancer_name, target_group_name
 from .reconcile import Reconciler
 from .render import render_plan, render_status, table
@@ -153,16 +153,13 @@ class DemoRun:
         queue_url = _provision_stack(self.clients)
         parameter = ConfigStore(self.clients.ssm, PREFIX).put(self.config)
         out(f"Configuration document stored in {parameter}")
-        env = {
-            "CONFIG_PARAMETER_PREFIX": PREFIX,
-            "QUEUE_URL": queue_url,
-            "EVENT_BUS_NAME": BUS,
-            "STATE_TABLE_NAME": TABLE,
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
-            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
-            "AWS_DEFAULT_REGION": self.aws.region,
-        }
+        env = handler_environment(
+            prefix=PREFIX,
+            queue_url=queue_url,
+            bus=BUS,
+            table=TABLE,
+            AWS_DEFAULT_REGION=self.aws.region,
+        )
         self.functions = LocalFunctions(self.aws.session(), env, queue_url)
         self.reconciler = Reconciler(self.clients)
         self.capture = _capture_bus_events(self.clients)

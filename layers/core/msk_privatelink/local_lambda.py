@@ -61,6 +61,21 @@ def load_handler_module(function: str) -> ModuleType:
     return module
 
 
+def handler_environment(
+    *, prefix: str, queue_url: str, bus: str, table: str, **extra: str
+) -> dict[str, str]:
+    """The environment the stack gives both functions (see template.yaml)."""
+    return {
+        "CONFIG_PARAMETER_PREFIX": prefix,
+        "QUEUE_URL": queue_url,
+        "EVENT_BUS_NAME": bus,
+        "STATE_TABLE_NAME": table,
+        "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
+        "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
+        **extra,
+    }
+
+
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}
