@@ -30,7 +30,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = _service(RouterSettings.from_env()).route(event)
     except InvalidEventError as exc:
         # Malformed events are dropped on purpose: a retry would fail the same way.
-        logger.error("event skipped", extra={"error": str(exc), "event_id": event.get("id")})
+        event_id = event.get("id") if isinstance(event, dict) else None
+        logger.error("event skipped", extra={"error": str(exc), "event_id": event_id})
         metrics.add_metric("EventsSkipped", MetricUnit.Count, 1)
         return {"enqueued": [], "note": f"skipped: {exc}"}
     metrics.add_metric("ReconcilesEnqueued", MetricUnit.Count, len(result.enqueued))

@@ -17,14 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 from .models import AuthScheme
 
+# ASCII only (\d and \w would admit any Unicode digit or letter); checked with
+# fullmatch, because "$" also matches before a trailing newline.
 CLUSTER_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9-]{1,64}/[A-Za-z0-9-]+$"
+    r"arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9-]{1,64}/[A-Za-z0-9-]+", re.ASCII
 )
 PRINCIPAL_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
+    r"arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)", re.ASCII
 )
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
+SUBNET_RE = re.compile(r"subnet-[0-9a-f]{8,17}", re.ASCII)
 
 
 class GuardConfig(BaseModel):
@@ -55,7 +57,7 @@ class ClusterConfig(BaseModel):
     @field_validator("cluster_arn")
     @classmethod
     def _cluster_arn(cls, value: str) -> str:
-        if not CLUSTER_ARN_RE.match(value):
+        if not CLUSTER_ARN_RE.fullmatch(value):
             raise ValueError(f"not an MSK cluster ARN: {value!r}")
         return value
 
@@ -75,7 +77,7 @@ class ClusterConfig(BaseModel):
     def _subnets(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:
             return None
-        bad = [s for s in value if not SUBNET_RE.match(s)]
+        bad = [s for s in value if not SUBNET_RE.fullmatch(s)]
         if bad or not value:
             raise ValueError(f"subnet_ids must be non-empty subnet ids, got {list(value)!r}")
         return tuple(sorted(set(value)))
@@ -85,7 +87,7 @@ class ClusterConfig(BaseModel):
     def _principals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for principal in value:
             # A wildcard would open every broker to every AWS account.
-            if principal == "*" or not PRINCIPAL_ARN_RE.match(principal):
+            if principal == "*" or not PRINCIPAL_ARN_RE.fullmatch(principal):
                 raise ValueError(
                     f"allowed principal {principal!r} is not an IAM account-root, role or user ARN"
                 )
@@ -95,7 +97,7 @@ class ClusterConfig(BaseModel):
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for region in value:
-            if not REGION_RE.match(region):
+            if not REGION_RE.fullmatch(region):
                 raise ValueError(f"not an AWS Region name: {region!r}")
         return tuple(sorted(set(value)))
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .config import CLUSTER_ARN_RE
 from .errors import InvalidEventError
@@ -42,9 +42,18 @@ class ReconcileRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
-    cluster_arn: str = Field(alias="clusterArn", pattern=CLUSTER_ARN_RE.pattern)
+    cluster_arn: str = Field(alias="clusterArn")
     trigger: str = Field(max_length=128)
     event_id: str = Field(alias="eventId", max_length=128)
+
+    @field_validator("cluster_arn")
+    @classmethod
+    def _cluster_arn(cls, value: str) -> str:
+        # Python's fullmatch, not a Field pattern: the same ASCII-only rule as
+        # the configuration, with no match before a trailing newline.
+        if not CLUSTER_ARN_RE.fullmatch(value):
+            raise ValueError(f"not an MSK cluster ARN: {value[:200]!r}")
+        return value
 
     @property
     def group_id(self) -> str:
@@ -88,6 +97,8 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
         raise InvalidEventError("event has no source/detail-type: not an EventBridge event")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
         raise InvalidEventError("event has no usable id")
+    if not (event_id.isascii() and event_id.isprintable()):
+        raise InvalidEventError("event id is not printable ASCII")
     clusters = sorted(set(configured))
 
     if source == "aws.events" and detail_type == "Scheduled Event":
@@ -99,6 +110,8 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
     if not isinstance(detail, Mapping):
         raise InvalidEventError("CloudTrail event has no detail object")
     name = detail.get("eventName")
+    if not isinstance(name, str):
+        raise InvalidEventError("CloudTrail event has no eventName string")
     if detail.get("errorCode"):
         return Routing((), f"ignored failed call {name} ({detail.get('errorCode')})")
 
@@ -108,7 +121,7 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
         arn = _get(detail, "requestParameters", "clusterArn") or _get(
             detail, "responseElements", "clusterArn"
         )
-        if not isinstance(arn, str) or not CLUSTER_ARN_RE.match(arn):
+        if not isinstance(arn, str) or not CLUSTER_ARN_RE.fullmatch(arn):
             raise InvalidEventError(f"MSK {name} event carries no valid cluster ARN")
         if arn not in clusters:
             return Routing((), f"ignored {name} for unmanaged cluster {arn}")
