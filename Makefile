@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sh
 SAM := $(BIN)/sam
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint security-lint format build bench deploy local-aws clean
+.PHONY: venv demo test test-fast test-kafka kafka-fetch lint security-lint format build bench reliability deploy local-aws clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,21 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/msk-privatelink demo
 
-## Every test: unit, embedded AWS, crash sweeps, templates (sam validate + build).
+## Every test: unit, embedded AWS, crash sweeps, faults, real Kafka brokers, templates.
 test: venv
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-## Everything except the slow template build and crash sweeps.
+## Apache Kafka jars from Maven Central (needs a JDK and Maven), cached in .cache/kafka.
+kafka-fetch:
+	scripts/kafka/fetch.sh
+
+## Facts proved on real Kafka brokers (ZooKeeper mode and KRaft mode).
+test-kafka: venv kafka-fetch
+	$(BIN)/python -m pytest -m kafka $(PYTEST_ARGS)
+
+## Everything except the slow template build, crash sweeps and Kafka brokers.
 test-fast: venv
-	$(BIN)/python -m pytest -n 2 -m "not template and not crash" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not template and not crash and not kafka" $(PYTEST_ARGS)
 
 ## cfn-lint and checkov (pinned, own virtualenv .venv-checkov): any unexplained finding fails.
 security-lint: venv
@@ -51,6 +59,11 @@ build: venv
 ## API calls, wall time and memory per scenario and broker count; cold imports.
 bench: venv
 	$(BIN)/python -m bench --docs docs/performance.md
+
+## Crash, fault, replay, throttling and fuzz suites; writes docs/reliability.md from their figures.
+reliability: venv
+	$(BIN)/python -m pytest -n 2 -m "crash or faults" --junitxml=.cache/reliability.xml -q
+	$(BIN)/python scripts/reliability_report.py .cache/reliability.xml docs/reliability.md
 
 deploy: build
 	$(SAM) deploy --guided

@@ -75,10 +75,13 @@ def count_cut_points(prepare: Callable[[World], None]) -> int:
 
 @pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_every_cut_point_converges_on_the_next_run(scenario: str, after: bool) -> None:
+def test_every_cut_point_converges_on_the_next_run(
+    scenario: str, after: bool, record_property: Callable[[str, object], None]
+) -> None:
     prepare = SCENARIOS[scenario]
     cut_points = count_cut_points(prepare)
     assert cut_points > 0
+    record_property("cut_points", cut_points)
 
     for at in range(1, cut_points + 1):
         with world() as w:
