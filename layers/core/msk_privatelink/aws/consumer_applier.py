@@ -1,0 +1,360 @@
+"""Apply a consumer plan in order; every step idempotent."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from .. import PROJECT
+from ..consumer_sync import (
+    RECORD_TYPE,
+    RECORD_WRITE_STEPS,
+    TAG_CONSUMER_VPC,
+    TAG_GENERATION,
+    AliasTarget,
+    ConsumerActual,
+    ConsumerChange,
+    ConsumerPlan,
+    ConsumerStep,
+    normalize_dns,
+    zone_caller_reference_prefix,
+)
+from ..errors import AwsCallError
+from ..naming import (
+    TAG_BROKER_ID,
+    TAG_CLUSTER_ARN,
+    TAG_MANAGED_BY,
+    client_token,
+    cluster_token,
+)
+from .errors import error_code, translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_route53.type_defs import ChangeTypeDef
+
+
+from .consumer_state import (
+    ENDPOINT_NOT_FOUND,
+    GONE_ENDPOINT_STATES,
+    RECORD_BATCH,
+    endpoint_dns,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _batch_key(index: int, change: ConsumerChange) -> tuple[str, str]:
+    """Changes applied together in one call: record writes per zone (one
+    atomic change batch), record deletes per zone, endpoint deletes."""
+    if change.step in RECORD_WRITE_STEPS:
+        return ("write-records", change.zone_name or "")
+    if change.step is ConsumerStep.DELETE_RECORD:
+        return ("delete-records", change.resource_id or "")
+    if change.step is ConsumerStep.DELETE_ENDPOINT:
+        return ("delete-endpoints", "")
+    return ("single", str(index))
+
+
+def _record_name(change: ConsumerChange) -> str:
+    if change.record is not None:
+        return change.record.name
+    return normalize_dns(str(change.raw_record.get("Name", "")))
+
+
+class ConsumerApplier:
+    """Applies a consumer plan in order; the first failure ends the run (the
+    next delivery re-reads and plans again). Every step is idempotent."""
+
+    def __init__(
+        self,
+        ec2: EC2Client,
+        route53: Route53Client,
+        on_change: Callable[[ConsumerChange], None] | None = None,
+    ) -> None:
+        self._ec2 = ec2
+        self._route53 = route53
+        self._on_change = on_change
+        self._cluster_arn = ""
+        self._vpc_id = ""
+        self._generation = 0
+        self._zone_ids: dict[str, str] = {}
+        self._targets: dict[str, AliasTarget] = {}
+
+    def apply(
+        self, plan: ConsumerPlan, actual: ConsumerActual, generation: int
+    ) -> list[ConsumerChange]:
+        self._cluster_arn = actual.cluster_arn
+        self._vpc_id = actual.vpc_id
+        self._generation = generation
+        self._zone_ids = {z.name: z.zone_id for z in actual.zones}
+        self._targets = {}
+        applied: list[ConsumerChange] = []
+        indexed = list(enumerate(plan.changes))
+        for _, group in groupby(indexed, key=lambda ic: _batch_key(*ic)):
+            batch = [change for _, change in group]
+            self._run(batch)
+            for change in batch:
+                applied.append(change)
+                if self._on_change is not None:
+                    self._on_change(change)
+        return applied
+
+    def _run(self, batch: list[ConsumerChange]) -> None:
+        step = batch[0].step
+        if step in RECORD_WRITE_STEPS:
+            self._write_records(batch)
+        elif step is ConsumerStep.DELETE_RECORD:
+            self._delete_records(batch)
+        elif step is ConsumerStep.DELETE_ENDPOINT:
+            self._delete_endpoints(batch)
+        elif step is ConsumerStep.CREATE_ENDPOINT:
+            self._create_endpoint(batch[0])
+        elif step is ConsumerStep.MODIFY_ENDPOINT:
+            self._modify_endpoint(batch[0])
+        elif step is ConsumerStep.CREATE_ZONE:
+            self._create_zone(batch[0])
+        elif step is ConsumerStep.TAG_ZONE:
+            assert batch[0].resource_id is not None
+            self._tag_zone(batch[0].resource_id)
+        elif step is ConsumerStep.DELETE_ZONE:
+            self._delete_zone(batch[0])
+
+    # -- endpoints ---------------------------------------------------------------
+
+    def _create_endpoint(self, change: ConsumerChange) -> None:
+        spec = change.endpoint
+        assert spec is not None
+        token_parts = [
+            self._cluster_arn,
+            spec.vpc_id,
+            spec.service_name,
+            ",".join(sorted(spec.subnet_ids)),
+            ",".join(sorted(spec.security_group_ids)),
+            *change.replaces,
+        ]
+        kwargs: dict[str, Any] = {
+            "VpcEndpointType": "Interface",
+            "VpcId": spec.vpc_id,
+            "ServiceName": spec.service_name,
+            "SubnetIds": sorted(spec.subnet_ids),
+            # Names come from our own zone, not from the service's private DNS.
+            "PrivateDnsEnabled": False,
+            "TagSpecifications": [
+                {
+                    "ResourceType": "vpc-endpoint",
+                    "Tags": [
+                        {"Key": TAG_MANAGED_BY, "Value": PROJECT},
+                        {"Key": TAG_CLUSTER_ARN, "Value": self._cluster_arn},
+                        {"Key": TAG_BROKER_ID, "Value": str(spec.broker_id)},
+                        {
+                            "Key": "Name",
+                            "Value": f"mpl-{cluster_token(self._cluster_arn)}-b{spec.broker_id}",
+                        },
+                    ],
+                }
+            ],
+        }
+        if spec.security_group_ids:
+            kwargs["SecurityGroupIds"] = sorted(spec.security_group_ids)
+        if spec.service_region:
+            kwargs["ServiceRegion"] = spec.service_region
+        try:
+            # Same request, same token: a retried create returns the first endpoint.
+            created = self._ec2.create_vpc_endpoint(
+                ClientToken=client_token(*token_parts), **kwargs
+            )["VpcEndpoint"]
+            if created.get("State", "").lower() in GONE_ENDPOINT_STATES:
+                # The token named an endpoint deleted since (by hand): a new one.
+                token_parts.append(created["VpcEndpointId"])
+                created = self._ec2.create_vpc_endpoint(
+                    ClientToken=client_token(*token_parts), **kwargs
+                )["VpcEndpoint"]
+        except ClientError as exc:
+            raise translate(exc, f"CreateVpcEndpoint {spec.service_name}") from exc
+        target = endpoint_dns(created)
+        if target is not None:
+            self._targets[spec.service_name] = target
+
+    def _modify_endpoint(self, change: ConsumerChange) -> None:
+        assert change.resource_id is not None
+        kwargs: dict[str, Any] = {"VpcEndpointId": change.resource_id}
+        for param, values in (
+            ("AddSubnetIds", change.add),
+            ("RemoveSubnetIds", change.remove),
+            ("AddSecurityGroupIds", change.add_groups),
+            ("RemoveSecurityGroupIds", change.remove_groups),
+        ):
+            if values:
+                kwargs[param] = sorted(values)
+        try:
+            self._ec2.modify_vpc_endpoint(**kwargs)
+        except ClientError as exc:
+            raise translate(exc, f"ModifyVpcEndpoint {change.key}") from exc
+
+    def _delete_endpoints(self, batch: list[ConsumerChange]) -> None:
+        ids = sorted({c.resource_id for c in batch if c.resource_id})
+        try:
+            result = self._ec2.delete_vpc_endpoints(VpcEndpointIds=ids)
+        except ClientError as exc:
+            if error_code(exc) in ENDPOINT_NOT_FOUND:
+                return
+            raise translate(exc, f"DeleteVpcEndpoints {', '.join(ids)}") from exc
+        for failure in result.get("Unsuccessful", []):
+            code = failure.get("Error", {}).get("Code", "")
+            if code not in ENDPOINT_NOT_FOUND:
+                raise AwsCallError(
+                    f"endpoint {failure.get('ResourceId')} was not deleted: {code}: "
+                    f"{failure.get('Error', {}).get('Message', '')}"
+                )
+
+    # -- zone ----------------------------------------------------------------------
+
+    def _create_zone(self, change: ConsumerChange) -> None:
+        zone = change.zone
+        assert zone is not None
+        prefix = zone_caller_reference_prefix(self._cluster_arn, zone.vpc_id, zone.name)
+        # Deterministic per event: botocore's retries of this call repeat it,
+        # so Route 53 creates the zone once. A run after a crash does not
+        # create at all: it finds the zone (tagged, or by this prefix) first.
+        reference = f"{prefix}g{self._generation}"
+        kwargs: dict[str, Any] = {
+            "Name": zone.name,
+            "VPC": {"VPCRegion": zone.vpc_region, "VPCId": zone.vpc_id},
+            "HostedZoneConfig": {"PrivateZone": True, "Comment": f"{PROJECT}: {self._cluster_arn}"},
+        }
+        try:
+            try:
+                created = self._route53.create_hosted_zone(CallerReference=reference, **kwargs)
+            except ClientError as exc:
+                if error_code(exc) != "HostedZoneAlreadyExists":
+                    raise
+                # The reference was used by a zone that is gone (we read none):
+                # Route 53 never accepts a reference twice.
+                reference = f"{reference}-{uuid.uuid4().hex[:12]}"
+                created = self._route53.create_hosted_zone(CallerReference=reference, **kwargs)
+        except ClientError as exc:
+            raise translate(exc, f"CreateHostedZone {zone.name}") from exc
+        zone_id = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        self._zone_ids[zone.name] = zone_id
+        self._tag_zone(zone_id)
+
+    def _tag_zone(self, zone_id: str) -> None:
+        try:
+            self._route53.change_tags_for_resource(
+                ResourceType="hostedzone",
+                ResourceId=zone_id,
+                AddTags=[
+                    {"Key": TAG_MANAGED_BY, "Value": PROJECT},
+                    {"Key": TAG_CLUSTER_ARN, "Value": self._cluster_arn},
+                    {"Key": TAG_CONSUMER_VPC, "Value": self._vpc_id},
+                ],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"ChangeTagsForResource {zone_id}") from exc
+
+    def _delete_zone(self, change: ConsumerChange) -> None:
+        assert change.resource_id is not None
+        try:
+            self._route53.delete_hosted_zone(Id=change.resource_id)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchHostedZone":
+                return
+            raise translate(exc, f"DeleteHostedZone {change.key}") from exc
+
+    # -- records -------------------------------------------------------------------
+
+    def _zone_id(self, change: ConsumerChange) -> str:
+        zone_id = change.resource_id or self._zone_ids.get(change.zone_name or "")
+        if zone_id is None:
+            raise AwsCallError(f"hosted zone {change.zone_name} is not known; the next run retries")
+        return zone_id
+
+    def _alias(self, change: ConsumerChange) -> AliasTarget:
+        assert change.record is not None
+        target = change.target or self._targets.get(change.record.service_name)
+        if target is None:
+            raise AwsCallError(
+                f"endpoint for {change.record.service_name} has no DNS name yet; "
+                "the next run retries"
+            )
+        return target
+
+    def _write_records(self, batch: list[ConsumerChange]) -> None:
+        zone_id = self._zone_id(batch[0])
+        # One atomic batch per group of names: a conflicting record and its
+        # replacement always travel together.
+        ordered = sorted(batch, key=lambda c: (_record_name(c), c.step, c.key))
+        chunk: list[ChangeTypeDef] = []
+        for _, same_name in groupby(ordered, key=_record_name):
+            changes = [self._record_change(c) for c in same_name]
+            if chunk and len(chunk) + len(changes) > RECORD_BATCH:
+                self._change_records(zone_id, chunk)
+                chunk = []
+            chunk += changes
+        if chunk:
+            self._change_records(zone_id, chunk)
+
+    def _record_change(self, change: ConsumerChange) -> ChangeTypeDef:
+        if change.step is ConsumerStep.REPLACE_RECORD:
+            return cast(
+                "ChangeTypeDef", {"Action": "DELETE", "ResourceRecordSet": dict(change.raw_record)}
+            )
+        spec = change.record
+        assert spec is not None
+        alias = self._alias(change)
+        record: dict[str, Any] = {
+            "Name": spec.name,
+            "Type": RECORD_TYPE,
+            "AliasTarget": {
+                "HostedZoneId": alias.hosted_zone_id,
+                "DNSName": alias.dns_name,
+                "EvaluateTargetHealth": alias.evaluate_target_health,
+            },
+        }
+        if spec.set_identifier is not None:
+            record["SetIdentifier"] = spec.set_identifier
+            record["Weight"] = spec.weight if spec.weight is not None else 1
+        return cast("ChangeTypeDef", {"Action": "UPSERT", "ResourceRecordSet": record})
+
+    def _delete_records(self, batch: list[ConsumerChange]) -> None:
+        zone_id = self._zone_id(batch[0])
+        changes = [
+            cast("ChangeTypeDef", {"Action": "DELETE", "ResourceRecordSet": dict(c.raw_record)})
+            for c in batch
+        ]
+        for i in range(0, len(changes), RECORD_BATCH):
+            self._change_records(zone_id, changes[i : i + RECORD_BATCH])
+
+    def _change_records(self, zone_id: str, changes: list[ChangeTypeDef]) -> None:
+        try:
+            self._route53.change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={"Comment": f"{PROJECT}: {self._cluster_arn}", "Changes": changes},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchHostedZone" and all(
+                c["Action"] == "DELETE" for c in changes
+            ):
+                return  # the zone went, and its records with it
+            # InvalidChangeBatch: the zone changed since it was read; re-read next run.
+            raise translate(exc, f"ChangeResourceRecordSets {zone_id}") from exc
+
+    def record_generation(self, zone_id: str, generation: int) -> None:
+        try:
+            self._route53.change_tags_for_resource(
+                ResourceType="hostedzone",
+                ResourceId=zone_id,
+                AddTags=[{"Key": TAG_GENERATION, "Value": str(generation)}],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"ChangeTagsForResource {zone_id}") from exc
+
+
+# -- one sync --------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""Two accounts on the embedded AWS: the provider (the harness's world, account
+123456789012) and a consumer reached through STS AssumeRole (moto keeps every
+account's resources apart and maps assumed-role keys to the role's account)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+
+from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.consumer_side import ConsumerOutcome, ConsumerSync
+from msk_privatelink.aws.consumer_state import ConsumerStateReader
+from msk_privatelink.consumer_sync import (
+    ConsumerSettings,
+    build_consumer_desired,
+    compute_consumer_plan,
+)
+from msk_privatelink.events import BrokerEndpointsChanged
+from tests.integration.harness import CallCounter, World, world
+
+CONSUMER_ACCOUNT = "111122223333"
+
+Hook = tuple[str, Callable[..., Any]]
+
+# Every session here shares one loader: parsing the EC2 model again for each
+# new session would cost a quarter of a second.
+_LOADER = botocore.loaders.create_loader()
+
+
+def account_session(credentials: dict[str, str], region: str) -> boto3.Session:
+    """A session acting in the account the credentials belong to."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(
+        botocore_session=core,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+@dataclass
+class Consumer:
+    """One consumer account with its VPC, subnets and security group."""
+
+    provider: World
+    account_id: str
+    credentials: dict[str, str]
+    settings: ConsumerSettings
+    counter: CallCounter = field(default_factory=CallCounter)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def session(self, *hooks: Hook, counted: bool = True) -> boto3.Session:
+        session = account_session(self.credentials, self.provider.aws.region)
+        if counted:
+            session.events.register("before-call.*.*", self.counter)
+        for event, hook in hooks:
+            session.events.register(event, hook)
+        return session
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session(counted=False).client(service)
+        return self._clients[service]
+
+    def service(self, *hooks: Hook) -> ConsumerSync:
+        clients = AwsClients(self.session(*hooks), region=self.provider.aws.region)
+        return ConsumerSync.from_clients(clients, self.settings)
+
+    def sync(self, event: BrokerEndpointsChanged) -> ConsumerOutcome:
+        return self.service().sync(event)
+
+    def residual_plan_size(self, event: BrokerEndpointsChanged) -> int:
+        desired = build_consumer_desired(event, self.settings)
+        reader = ConsumerStateReader(self.client("ec2"), self.client("route53"))
+        zone_name = desired.zone.name if desired.zone else None
+        actual = reader.read(event.cluster_arn, self.settings, zone_name)
+        return len(compute_consumer_plan(desired, actual))
+
+    def state(self) -> dict[str, Any]:
+        """Everything in the consumer account: live endpoints, zones, their tags and records."""
+        ec2 = self.client("ec2")
+        route53 = self.client("route53")
+        endpoints = [
+            e
+            for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+            if e["State"].lower() not in ("deleted", "deleting")
+        ]
+        zones: dict[str, Any] = {}
+        for zone in route53.list_hosted_zones()["HostedZones"]:
+            zone_id = zone["Id"].rsplit("/", 1)[-1]
+            tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+            records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+            zones[zone_id] = {
+                "name": zone["Name"].rstrip("."),
+                "private": zone["Config"]["PrivateZone"],
+                "vpcs": [v["VPCId"] for v in route53.get_hosted_zone(Id=zone_id).get("VPCs", [])],
+                "tags": {t["Key"]: t["Value"] for t in tags["ResourceTagSet"].get("Tags", [])},
+                "records": sorted(
+                    (
+                        r["Name"].rstrip("."),
+                        r["Type"],
+                        r.get("SetIdentifier", ""),
+                        r.get("AliasTarget", {}).get("DNSName", ""),
+                    )
+                    for r in records
+                    if r["Type"] not in ("SOA", "NS")
+                ),
+            }
+        return {
+            "endpoints": sorted(
+                (e["ServiceName"], e["VpcEndpointId"], e["VpcId"]) for e in endpoints
+            ),
+            "dns": {e["VpcEndpointId"]: e["DnsEntries"][0]["DnsName"].lower() for e in endpoints},
+            "zones": zones,
+        }
+
+    def zones_named(self, name: str) -> dict[str, Any]:
+        return {k: v for k, v in self.state()["zones"].items() if v["name"] == name}
+
+
+def create_network(
+    session: boto3.Session, cidr_prefix: str = "10.20"
+) -> tuple[str, list[str], str]:
+    ec2 = session.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:3]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{cidr_prefix}.{i}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    group_id = ec2.create_security_group(
+        GroupName="kafka-clients", Description="Kafka clients to brokers", VpcId=vpc_id
+    )["GroupId"]
+    return vpc_id, subnet_ids, group_id
+
+
+def add_consumer(w: World, account_id: str = CONSUMER_ACCOUNT) -> Consumer:
+    """A consumer account reached with STS AssumeRole from the provider's account."""
+    credentials = w.aws.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/msk-privatelink-consumer",
+        RoleSessionName="consumer-sync",
+    )["Credentials"]
+    creds = {k: str(credentials[k]) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+    session = account_session(creds, w.aws.region)
+    assert session.client("sts").get_caller_identity()["Account"] == account_id
+    vpc_id, subnet_ids, group_id = create_network(session)
+    settings = ConsumerSettings(
+        vpc_id=vpc_id,
+        subnet_ids=tuple(subnet_ids),
+        security_group_ids=(group_id,),
+        region=w.aws.region,
+    )
+    return Consumer(w, account_id, creds, settings)
+
+
+def events_of(w: World) -> list[BrokerEndpointsChanged]:
+    """BrokerEndpointsChanged events the provider published since the last call."""
+    return [
+        BrokerEndpointsChanged.model_validate(body["detail"])
+        for body in w.published()
+        if body.get("detail-type") == "BrokerEndpointsChanged"
+    ]
+
+
+def reconcile_and_take_event(w: World) -> BrokerEndpointsChanged:
+    w.reconcile()
+    events = events_of(w)
+    assert events, "the provider published nothing"
+    return events[-1]
+
+
+@contextmanager
+def two_accounts(**kwargs: Any) -> Iterator[tuple[World, Consumer]]:
+    with world(**kwargs) as w:
+        yield w, add_consumer(w)
