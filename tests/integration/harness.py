@@ -22,6 +22,7 @@ from msk_privatelink.config import ClusterConfig
 from msk_privatelink.desired import build_desired
 from msk_privatelink.embedded import EmbeddedAws
 from msk_privatelink.events import BrokerEndpointsChanged
+from msk_privatelink.local_lambda import create_state_table
 from msk_privatelink.naming import TAG_MANAGED_BY
 from msk_privatelink.planner import compute_plan
 from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
@@ -248,12 +249,7 @@ def create_world(
     clients = AwsClients(aws.session(), region=aws.region)
     ConfigStore(clients.ssm, PREFIX).put(config)
     clients.events.create_event_bus(Name=BUS)
-    clients.dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(clients.dynamodb, TABLE)
     # Everything published on the bus lands in a queue the tests can read.
     queue_url = clients.sqs.create_queue(QueueName="published-events")["QueueUrl"]
     queue_arn = clients.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
 from .config import ClusterConfig
-from .local_lambda import REPO_ROOT, LocalFunctions, handler_environment
+from .local_lambda import REPO_ROOT, LocalFunctions, create_state_table, handler_environment
 from .naming import load_balancer_name, target_group_name
 from .reconcile import Reconciler
 from .render import render_plan, render_status, table
@@ -77,12 +77,7 @@ def _provision_stack(clients: AwsClients) -> str:
         },
     )["QueueUrl"]
     clients.events.create_event_bus(Name=BUS)
-    clients.dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_state_table(clients.dynamodb, TABLE)
     return queue
 
 
