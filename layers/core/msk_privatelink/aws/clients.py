@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kafka import KafkaClient
+    from mypy_boto3_route53 import Route53Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
@@ -70,6 +71,11 @@ class AwsClients:
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
         return self._session.client("dynamodb", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def route53(self) -> Route53Client:
+        # Route 53 is a global service: its Region is not the cluster's.
+        return self._session.client("route53", config=BOTO_CONFIG)
 
     @cached_property
     def sqs(self) -> SQSClient:

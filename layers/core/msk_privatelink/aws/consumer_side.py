@@ -43,7 +43,6 @@ from ..consumer_sync import (
 )
 from ..errors import NotConvergedError, OwnershipConflictError
 from ..events import BrokerEndpointsChanged
-from .clients import BOTO_CONFIG
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -108,9 +107,7 @@ class ConsumerSync:
         settings: ConsumerSettings,
         on_change: Callable[[ConsumerChange], None] | None = None,
     ) -> ConsumerSync:
-        # Route 53 is global; its client comes from the same session and config.
-        route53: Route53Client = clients.session.client("route53", config=BOTO_CONFIG)
-        return cls(clients.ec2, route53, settings, on_change=on_change)
+        return cls(clients.ec2, clients.route53, settings, on_change=on_change)
 
     def sync(self, event: BrokerEndpointsChanged, *, dry_run: bool = False) -> ConsumerOutcome:
         """Make the consumer side match ``event``, unless a newer generation was applied."""
