@@ -30,7 +30,7 @@ def _service(settings: ReconcilerSettings) -> ReconcileService:
 
 
 def _record_handler(record: SQSRecord, done: set[str]) -> None:
-    request = ReconcileRequest.model_validate_json(record.body)
+    request = ReconcileRequest.from_json(record.body)
     logger.set_correlation_id(request.cluster_arn)
     logger.append_keys(cluster_arn=request.cluster_arn, trigger=request.trigger)
     if request.cluster_arn in done:

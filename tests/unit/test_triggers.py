@@ -79,3 +79,25 @@ def test_group_and_deduplication_ids_fit_sqs_limits() -> None:
     b = ReconcileRequest(cluster_arn=CLUSTER_ARN, trigger="t", event_id="2")
     assert a.deduplication_id != b.deduplication_id
     assert len(a.deduplication_id) <= 128
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"clusterArn": "x", "trigger": "t", "eventId": "e"}',
+        b'{"clusterArn": "%s", "trigger": "", "eventId": "e"}' % CLUSTER_ARN.encode(),
+        b'{"clusterArn": "%s", "trigger": "t"}' % CLUSTER_ARN.encode(),
+        b'{"clusterArn": "%s", "trigger": "t", "eventId": "e", "x": 1}' % CLUSTER_ARN.encode(),
+    ],
+    ids=["not-json", "not-object", "bad-arn", "empty-trigger", "missing-field", "extra-field"],
+)
+def test_malformed_queue_messages_are_refused(body: bytes) -> None:
+    with pytest.raises(InvalidEventError):
+        ReconcileRequest.from_json(body)
+
+
+def test_queue_messages_round_trip() -> None:
+    request = ReconcileRequest(cluster_arn=CLUSTER_ARN, trigger="schedule", event_id="e-1")
+    assert ReconcileRequest.from_json(request.to_json()) == request

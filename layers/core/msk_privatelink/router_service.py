@@ -3,7 +3,6 @@ of the reconcile stack (kept out of the router's cold start)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ class RouterService:
         self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
 
     def configured_clusters(self) -> list[str]:
-        return [c.cluster_arn for c in self.store.list().configs]
+        return self.store.cluster_arns()
 
     def route(self, event: dict[str, Any]) -> RouteResult:
         routing = route(event, self.configured_clusters())
@@ -48,7 +47,7 @@ class RouterService:
             entries: list[SendMessageBatchRequestEntryTypeDef] = [
                 {
                     "Id": str(i),
-                    "MessageBody": json.dumps(r.model_dump(by_alias=True), sort_keys=True),
+                    "MessageBody": r.to_json(),
                     "MessageGroupId": r.group_id,
                     "MessageDeduplicationId": r.deduplication_id,
                 }

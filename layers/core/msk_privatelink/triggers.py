@@ -7,14 +7,13 @@ everything again. Unrelated or malformed events are skipped deliberately.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from .config import CLUSTER_ARN_RE
 from .errors import InvalidEventError
+from .patterns import CLUSTER_ARN_RE
 
 MSK_EVENT_NAMES = frozenset(
     {
@@ -35,25 +34,40 @@ ENI_EVENT_NAMES = frozenset(
 MSK_SERVICE_ROLE = "AWSServiceRoleForKafka"
 # SQS FIFO limits MessageGroupId to 128 characters; long ARNs are hashed.
 MAX_GROUP_ID = 128
+MAX_FIELD = 128
 
 
-class ReconcileRequest(BaseModel):
-    """Body of a message on the reconcile queue."""
+@dataclass(frozen=True)
+class ReconcileRequest:
+    """Body of a message on the reconcile queue: {"clusterArn", "trigger", "eventId"}."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+    cluster_arn: str
+    trigger: str
+    event_id: str
 
-    cluster_arn: str = Field(alias="clusterArn")
-    trigger: str = Field(max_length=128)
-    event_id: str = Field(alias="eventId", max_length=128)
+    def __post_init__(self) -> None:
+        if not isinstance(self.cluster_arn, str) or not CLUSTER_ARN_RE.fullmatch(self.cluster_arn):
+            raise InvalidEventError(f"not an MSK cluster ARN: {str(self.cluster_arn)[:200]!r}")
+        for name in ("trigger", "event_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value or len(value) > MAX_FIELD:
+                raise InvalidEventError(f"{name} must be a string of 1 to {MAX_FIELD} characters")
 
-    @field_validator("cluster_arn")
     @classmethod
-    def _cluster_arn(cls, value: str) -> str:
-        # Python's fullmatch, not a Field pattern: the same ASCII-only rule as
-        # the configuration, with no match before a trailing newline.
-        if not CLUSTER_ARN_RE.fullmatch(value):
-            raise ValueError(f"not an MSK cluster ARN: {value[:200]!r}")
-        return value
+    def from_json(cls, body: str | bytes) -> ReconcileRequest:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise InvalidEventError("reconcile request is not JSON") from exc
+        if not isinstance(data, dict) or set(data) != {"clusterArn", "trigger", "eventId"}:
+            raise InvalidEventError("reconcile request needs exactly clusterArn, trigger, eventId")
+        return cls(data["clusterArn"], data["trigger"], data["eventId"])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"clusterArn": self.cluster_arn, "eventId": self.event_id, "trigger": self.trigger},
+            sort_keys=True,
+        )
 
     @property
     def group_id(self) -> str:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..config import ClusterConfig, dump_config, parse_config
 from ..errors import ConfigError, MskPrivateLinkError
+from ..patterns import CLUSTER_ARN_RE
 from .errors import error_code, translate
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
+
+    from ..config import ClusterConfig
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ConfigStore:
         return f"{self._prefix}/{cluster_arn.split('/')[1]}"
 
     def get(self, cluster_arn: str) -> ClusterConfig:
+        from ..config import parse_config  # pydantic: kept off the router's import path
+
         name = self.parameter_name(cluster_arn)
         try:
             value = self._ssm.get_parameter(Name=name)["Parameter"]["Value"]
@@ -49,24 +55,44 @@ class ConfigStore:
             )
         return config
 
-    def list(self) -> ConfigListing:
-        configs: list[ClusterConfig] = []
-        invalid: list[tuple[str, str]] = []
+    def _parameters(self) -> Iterator[Any]:
         try:
             pages = self._ssm.get_paginator("get_parameters_by_path").paginate(
                 Path=self._prefix, Recursive=True
             )
             for page in pages:
-                for param in page["Parameters"]:
-                    try:
-                        configs.append(parse_config(param["Value"], f"parameter {param['Name']}"))
-                    except MskPrivateLinkError as exc:
-                        invalid.append((param["Name"], str(exc)))
+                yield from page["Parameters"]
         except ClientError as exc:
             raise translate(exc, f"GetParametersByPath {self._prefix}") from exc
+
+    def load_all(self) -> ConfigListing:
+        from ..config import parse_config
+
+        configs: list[ClusterConfig] = []
+        invalid: list[tuple[str, str]] = []
+        for param in self._parameters():
+            try:
+                configs.append(parse_config(param["Value"], f"parameter {param['Name']}"))
+            except MskPrivateLinkError as exc:
+                invalid.append((param["Name"], str(exc)))
         return ConfigListing(tuple(configs), tuple(invalid))
 
+    def cluster_arns(self) -> list[str]:
+        """The clusters configured under the prefix, without validating whole
+        documents (the router only routes; the reconcile validates and refuses)."""
+        arns: list[str] = []
+        for param in self._parameters():
+            try:
+                arn = json.loads(param["Value"]).get("cluster_arn")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(arn, str) and CLUSTER_ARN_RE.fullmatch(arn):
+                arns.append(arn)
+        return arns
+
     def put(self, config: ClusterConfig) -> str:
+        from ..config import dump_config
+
         name = self.parameter_name(config.cluster_arn)
         try:
             self._ssm.put_parameter(
