@@ -40,7 +40,13 @@ from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.errors import MskPrivateLinkError
 from msk_privatelink.reconcile import ReconcileOutcome
 from tests.faults.support import actual_state, expected_state, record_calls
-from tests.integration.harness import World, world
+from tests.integration.harness import (
+    World,
+    prepare_initial,
+    prepare_ip_change,
+    prepare_scale_out,
+    world,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -154,22 +160,6 @@ class Throttler:
             model.output_shape,  # type: ignore[arg-type]
         )
         return http, parsed
-
-
-def prepare_initial(w: World) -> None:
-    return None
-
-
-def prepare_ip_change(w: World) -> None:
-    w.reconcile()
-    w.published()
-    w.aws.msk.replace_broker(w.cluster_arn, 2)
-
-
-def prepare_scale_out(w: World) -> None:
-    w.reconcile()
-    w.published()
-    w.aws.msk.scale(w.cluster_arn, 6)
 
 
 def prepare_scale_in(w: World) -> None:

@@ -232,6 +232,22 @@ class World:
         }
 
 
+def prepare_initial(w: World) -> None:
+    """Nothing exists yet: the next reconcile creates everything."""
+
+
+def prepare_ip_change(w: World) -> None:
+    w.reconcile()
+    w.published()
+    w.aws.msk.replace_broker(w.cluster_arn, 2)
+
+
+def prepare_scale_out(w: World) -> None:
+    w.reconcile()
+    w.published()
+    w.aws.msk.scale(w.cluster_arn, 6)
+
+
 def create_world(
     aws: EmbeddedAws,
     *,

@@ -18,26 +18,13 @@ from tests.integration.harness import (
     CrashInjector,
     InjectedCrash,
     World,
+    prepare_initial,
+    prepare_ip_change,
+    prepare_scale_out,
     world,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.crash]
-
-
-def prepare_scale_out(w: World) -> None:
-    w.reconcile()
-    w.published()
-    w.aws.msk.scale(w.cluster_arn, 6)
-
-
-def prepare_ip_change(w: World) -> None:
-    w.reconcile()
-    w.published()
-    w.aws.msk.replace_broker(w.cluster_arn, 2)
-
-
-def prepare_initial(w: World) -> None:
-    return None
 
 
 SCENARIOS: dict[str, Callable[[World], None]] = {

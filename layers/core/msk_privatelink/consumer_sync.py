@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InvalidEventError
 from .events import BrokerEndpointsChanged
+from .plan import change_dict
 
 # The last applied generation, on the cluster's hosted zone (see aws/consumer_side.py).
 TAG_GENERATION = "msk-privatelink:generation"
@@ -341,14 +342,7 @@ class ConsumerChange:
         return (int(self.step), self.zone_name or "", self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.step.action,
-            "kind": self.step.kind,
-            "step": self.step.name.lower(),
-            "key": self.key,
-            "broker_id": self.broker_id,
-            "detail": self.detail,
-        }
+        return change_dict(self.step, self.key, self.broker_id, self.detail)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 from .resources import (
     EndpointServiceSpec,
@@ -95,6 +95,28 @@ DESTRUCTIVE_STEPS = frozenset(
     }
 )
 
+
+class _StepLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+def change_dict(step: _StepLike, key: str, broker_id: int | None, detail: str) -> dict[str, Any]:
+    """One change as the CLI's JSON output and the logs show it (both sides)."""
+    return {
+        "action": step.action,
+        "kind": step.kind,
+        "step": step.name.lower(),
+        "key": key,
+        "broker_id": broker_id,
+        "detail": detail,
+    }
+
+
 Spec = TargetGroupSpec | LoadBalancerSpec | ListenerSpec | EndpointServiceSpec
 
 
@@ -125,14 +147,7 @@ class Change:
         return (int(self.step), self.key)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.step.action,
-            "kind": self.step.kind,
-            "step": self.step.name.lower(),
-            "key": self.key,
-            "broker_id": self.broker_id,
-            "detail": self.detail,
-        }
+        return change_dict(self.step, self.key, self.broker_id, self.detail)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,6 @@ class Reconciler:
         on_change: Callable[[Change], None] | None = None,
         leases: ClusterLeases | None = None,
     ) -> None:
-        self._clients = clients
         self._leases = leases
         self._inventory = MskInventoryReader(clients.kafka, clients.ec2)
         self._actual = ActualStateReader(clients.elbv2, clients.ec2)

@@ -72,6 +72,7 @@ class PlanApplier:
         self._tg_arns: dict[str, str] = {}
         self._service_ids: dict[str, str] = {}
         self._unverified_tgs: dict[str, str] = {}
+        self._handlers = self._handler_table()
 
     def apply(self, plan: Plan, actual: ActualState) -> ApplyResult:
         """Apply every change in order; the first failure stops the run."""
@@ -115,11 +116,11 @@ class PlanApplier:
         self._cluster_arn = actual.cluster_arn
 
     def _run(self, change: Change) -> None:
-        self._handlers()[change.step](change)
+        self._handlers[change.step](change)
         if self._on_change is not None:
             self._on_change(change)
 
-    def _handlers(self) -> dict[Step, Callable[[Change], None]]:
+    def _handler_table(self) -> dict[Step, Callable[[Change], None]]:
         return {
             Step.CREATE_TARGET_GROUP: self._create_target_group,
             Step.REGISTER_TARGETS: self._register_targets,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..errors import ConfigError, MskPrivateLinkError
+from ..errors import ConfigError
 from ..patterns import CLUSTER_ARN_RE
 from .errors import error_code, translate
 
@@ -17,13 +16,6 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
     from ..config import ClusterConfig
-
-
-@dataclass(frozen=True)
-class ConfigListing:
-    configs: tuple[ClusterConfig, ...]
-    # Parameters under the prefix that failed validation, with the reason.
-    invalid: tuple[tuple[str, str], ...]
 
 
 class ConfigStore:
@@ -64,18 +56,6 @@ class ConfigStore:
                 yield from page["Parameters"]
         except ClientError as exc:
             raise translate(exc, f"GetParametersByPath {self._prefix}") from exc
-
-    def load_all(self) -> ConfigListing:
-        from ..config import parse_config
-
-        configs: list[ClusterConfig] = []
-        invalid: list[tuple[str, str]] = []
-        for param in self._parameters():
-            try:
-                configs.append(parse_config(param["Value"], f"parameter {param['Name']}"))
-            except MskPrivateLinkError as exc:
-                invalid.append((param["Name"], str(exc)))
-        return ConfigListing(tuple(configs), tuple(invalid))
 
     def cluster_arns(self) -> list[str]:
         """The clusters configured under the prefix, without validating whole
