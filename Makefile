@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sh
 SAM := $(BIN)/sam
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-kafka kafka-fetch lint security-lint format build bench reliability deploy local-aws clean
+.PHONY: venv node-tools demo test test-fast test-kafka kafka-fetch lint security-lint format build bench reliability deploy local-aws clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,21 @@ $(STAMP): requirements/dev.txt pyproject.toml
 
 venv: $(STAMP)
 
+# asl-validator (npm, pinned in package-lock.json) for the state machine definitions.
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha256sum | cut -c1-12)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
+node-tools: $(NODE_STAMP)
+
 ## The whole story on the embedded AWS: no account needed.
 demo: venv
 	$(BIN)/msk-privatelink demo
 
 ## Every test: unit, embedded AWS, crash sweeps, faults, real Kafka brokers, templates.
-test: venv
+test: venv node-tools
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 ## Apache Kafka jars from Maven Central (needs a JDK and Maven), cached in .cache/kafka.
@@ -35,15 +44,16 @@ test-kafka: venv kafka-fetch
 	$(BIN)/python -m pytest -m kafka $(PYTEST_ARGS)
 
 ## Everything except the slow template build, crash sweeps and Kafka brokers.
-test-fast: venv
+test-fast: venv node-tools
 	$(BIN)/python -m pytest -n 2 -m "not template and not crash and not kafka" $(PYTEST_ARGS)
 
 ## cfn-lint and checkov (pinned, own virtualenv .venv-checkov): any unexplained finding fails.
 security-lint: venv
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml consumer/template.yaml
 	scripts/checkov.sh
 
-lint: venv security-lint
+lint: venv node-tools security-lint
+	npm run --silent validate-asl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -55,6 +65,8 @@ format: venv
 build: venv
 	$(SAM) validate --lint
 	$(SAM) build
+	$(SAM) validate --lint -t consumer/template.yaml
+	$(SAM) build -t consumer/template.yaml --build-dir .aws-sam/consumer
 
 ## API calls, wall time and memory per scenario and broker count; cold imports.
 bench: venv
@@ -73,4 +85,4 @@ local-aws: venv
 	$(BIN)/msk-privatelink local-aws --port 4566
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

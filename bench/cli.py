@@ -18,13 +18,14 @@ from bench.scenarios import (
     ALLOWED_PRINCIPALS,
     AUTH,
     BROKER_COUNTS,
-    PATTERNS,
     QUICK_BROKER_COUNTS,
     SCALE_STEP,
     SCENARIOS,
+    VARIANT_NAMES,
     Scenario,
     ScenarioResult,
     run_all,
+    variant,
 )
 from bench.targets import TargetResult, import_targets, reconcile_targets
 from tests.integration.harness import READ_PREFIXES
@@ -75,6 +76,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"broker counts, multiples of 3 (default {' '.join(map(str, BROKER_COUNTS))})",
     )
     parser.add_argument("--scenarios", choices=SCENARIOS, nargs="+", default=list(SCENARIOS))
+    parser.add_argument(
+        "--variants",
+        choices=VARIANT_NAMES,
+        nargs="+",
+        default=list(VARIANT_NAMES),
+        help="patterns and their configurations (default: all)",
+    )
     parser.add_argument("--skip-imports", action="store_true", help="no cold-import timing")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target fails or cannot be measured"
@@ -111,7 +119,14 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         "quick": args.quick,
         "repeat": args.repeat,
         "import_repeat": args.import_repeat,
-        "patterns": list(PATTERNS),
+        "variants": {
+            name: {
+                "pattern": variant(name).pattern,
+                "config_overrides": variant(name).config_overrides(),
+                "description": variant(name).description,
+            }
+            for name in args.variants
+        },
         "brokers": list(args.brokers),
         "scenarios": list(args.scenarios),
         "scale_step": SCALE_STEP,
@@ -140,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = _meta(args)
 
     results: list[ScenarioResult] = run_all(
+        variants=[variant(name) for name in args.variants],
         brokers=args.brokers,
         scenarios=cast("list[Scenario]", args.scenarios),
         repeat=args.repeat,

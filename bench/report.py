@@ -44,12 +44,12 @@ def scenario_rows(results: Sequence[ScenarioResult]) -> list[list[object]]:
             if r.calls_varied:
                 note += " (calls varied between runs)"
             rows.append(
-                [r.pattern, r.brokers, title, r.reads, r.writes, _seconds(r.seconds), peak, note]
+                [r.name, r.brokers, title, r.reads, r.writes, _seconds(r.seconds), peak, note]
             )
         else:
             error = r.error
             note = f"{error.stage}: {error.message}" if error else "not measured"
-            rows.append([r.pattern, r.brokers, title, _DASH, _DASH, _DASH, _DASH, note])
+            rows.append([r.name, r.brokers, title, _DASH, _DASH, _DASH, _DASH, note])
     return rows
 
 
@@ -81,20 +81,29 @@ def render_markdown(
             ),
             "",
         ]
+        described = {r.name: r.variant.description for r in results}
+        lines += [f"- `{name}`: {text}" for name, text in described.items()] + [""]
     if handlers:
         verdicts = {t.subject: t.status for t in targets if t.key.startswith("cold-import/")}
         rows: list[list[object]] = []
         for h in handlers:
             ratio = _DASH if h.ratio is None else f"{h.ratio:.2f}"
+            cpu_ratio = _DASH if h.cpu_ratio is None else f"{h.cpu_ratio:.2f}"
+            uncached = _DASH if h.uncached_ratio is None else f"{h.uncached_ratio:.2f}"
             largest = ", ".join(f"{name} {s:.3f}" for name, s in h.largest_imports[:4])
+            packages = ", ".join(f"{name} {s:.3f}" for name, s in h.by_package if round(s, 3) > 0)
             rows.append(
                 [
                     h.handler,
                     _seconds(h.import_seconds),
                     _seconds(h.boto3_import_seconds),
                     ratio,
+                    cpu_ratio,
+                    _seconds(h.compile_seconds),
+                    uncached,
                     _seconds(h.import_seconds_trace_disabled),
                     largest or (h.error or _DASH),
+                    packages or _DASH,
                     _verdict(verdicts.get(h.handler, "skipped")),
                 ]
             )
@@ -107,11 +116,27 @@ def render_markdown(
                     "import s",
                     "import boto3 s",
                     "ratio",
+                    "CPU-time ratio",
+                    "compile s (no .pyc)",
+                    "ratio without .pyc (est.)",
                     "POWERTOOLS_TRACE_DISABLED=true s",
                     "largest top-level imports (s, cumulative)",
+                    "own time by package (s, -X importtime)",
                     "result",
                 ],
-                ["---", "---:", "---:", "---:", "---:", "---", "---"],
+                [
+                    "---",
+                    "---:",
+                    "---:",
+                    "---:",
+                    "---:",
+                    "---:",
+                    "---:",
+                    "---:",
+                    "---",
+                    "---",
+                    "---",
+                ],
                 rows,
             ),
             "",
@@ -152,7 +177,7 @@ def results_document(
 ) -> dict[str, Any]:
     reconcile: dict[str, dict[str, dict[str, Any]]] = {}
     for r in results:
-        reconcile.setdefault(r.pattern, {}).setdefault(str(r.brokers), {})[r.scenario] = r.to_json()
+        reconcile.setdefault(r.name, {}).setdefault(str(r.brokers), {})[r.scenario] = r.to_json()
     return {
         "meta": dict(meta),
         "reconcile": reconcile,

@@ -8,6 +8,13 @@ no-op scenario repeats on one.
 
 Wall time and memory are measured in separate runs: tracemalloc slows
 allocation-heavy code down several times, so a timed run never traces.
+
+Each pattern runs as one or more `Variant`s (a configuration). shared-nlb
+puts every broker's listener on one load balancer, so a cluster whose
+listeners exceed the listener quota is not measured: the bench predicts it
+from the design (per scheme one listener per broker plus the bootstrap one),
+asks the reconciler once and records its refusal, which must come before any
+write. A variant with a raised quota measures those clusters in extra rows.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink.errors import ConfigError
 from msk_privatelink.reconcile import Reconciler
 from tests.integration.harness import World, create_world, is_mutating
 
 Scenario = Literal["create", "noop", "ip_change", "scale_out", "scale_in"]
-ErrorStage = Literal["not_applicable", "setup", "reconcile"]
+# refused: more brokers than the shared load balancer's listener quota allows,
+# and the reconciler said so before any write, as the bench predicted. A
+# refusal the bench did not predict is a `reconcile` error.
+ErrorStage = Literal["not_applicable", "refused", "setup", "reconcile"]
 
 SCENARIOS: tuple[Scenario, ...] = ("create", "noop", "ip_change", "scale_out", "scale_in")
 SCENARIO_TITLES: dict[Scenario, str] = {
@@ -37,7 +48,6 @@ SCENARIO_TITLES: dict[Scenario, str] = {
     "scale_out": "scale out by 3",
     "scale_in": "scale in by 3",
 }
-PATTERNS: tuple[str, ...] = ("nlb-per-broker",)
 BROKER_COUNTS: tuple[int, ...] = (3, 15, 30, 60)
 QUICK_BROKER_COUNTS: tuple[int, ...] = (3, 15)
 # One client subnet per Availability Zone; MSK needs a multiple of it as broker count.
@@ -52,6 +62,95 @@ REPLACED_BROKER = 1
 # that changes something: reported, but not resource writes.
 PUBLISHER_WRITES: tuple[str, ...] = ("PutEvents", "UpdateItem", "UpdateItem:lease")
 MIB = 1024 * 1024
+# ELBv2's default "listeners per Network Load Balancer" quota, the config's default.
+DEFAULT_LISTENER_QUOTA = 50
+RAISED_LISTENER_QUOTA = 100
+
+
+def listeners_needed(brokers: int, schemes: int = len(AUTH)) -> int:
+    """shared-nlb's listeners per the design: per scheme one per broker plus bootstrap."""
+    return schemes * (brokers + 1)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A pattern and the configuration the bench runs it with.
+
+    `name` labels the rows and keys results.json. An `over_default_quota_only`
+    variant adds rows only for broker counts that the default listener quota
+    refuses: it measures what a raised quota would cost, and continues the
+    variant named by `extends` (for the no-op time scaling target).
+    """
+
+    name: str
+    pattern: str
+    description: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    over_default_quota_only: bool = False
+    extends: str | None = None
+
+    def config_overrides(self) -> dict[str, Any]:
+        return {
+            "pattern": self.pattern,
+            "allowed_principals": list(ALLOWED_PRINCIPALS),
+            **dict(self.overrides),
+        }
+
+    @property
+    def listener_quota(self) -> int | None:
+        """The configuration's listener quota; None where no listener is shared."""
+        if self.pattern != "shared-nlb":
+            return None
+        shared: dict[str, Any] = dict(self.overrides).get("shared_nlb", {})
+        return int(shared.get("listener_quota", DEFAULT_LISTENER_QUOTA))
+
+    def over_quota(self, brokers: int) -> bool:
+        quota = self.listener_quota
+        return quota is not None and listeners_needed(brokers) > quota
+
+    def runs(self, brokers: int) -> bool:
+        if not self.over_default_quota_only:
+            return True
+        return listeners_needed(brokers) > DEFAULT_LISTENER_QUOTA and not self.over_quota(brokers)
+
+
+_NOT_ADVERTISED: tuple[tuple[str, Any], ...] = (("advertised_listeners", {"mode": "none"}),)
+VARIANTS: tuple[Variant, ...] = (
+    Variant("nlb-per-broker", "nlb-per-broker", "default configuration"),
+    Variant(
+        "shared-nlb",
+        "shared-nlb",
+        f"advertised_listeners.mode none, default listener_quota {DEFAULT_LISTENER_QUOTA} "
+        f"({DEFAULT_LISTENER_QUOTA - 1} brokers with one auth scheme), provider zone on",
+        _NOT_ADVERTISED,
+    ),
+    Variant(
+        "shared-nlb, msk-configuration",
+        "shared-nlb",
+        "as shared-nlb with advertised_listeners.mode msk-configuration: "
+        "custom.advertised.listeners in a cluster configuration of ours (the embedded MSK "
+        "finishes UpdateClusterConfiguration at once)",
+        (("advertised_listeners", {"mode": "msk-configuration"}),),
+    ),
+    Variant(
+        f"shared-nlb, listener_quota {RAISED_LISTENER_QUOTA}",
+        "shared-nlb",
+        f"as shared-nlb with listener_quota {RAISED_LISTENER_QUOTA} (a raised ELB quota): "
+        "extra rows, only for the clusters the default quota refuses",
+        (*_NOT_ADVERTISED, ("shared_nlb", {"listener_quota": RAISED_LISTENER_QUOTA})),
+        over_default_quota_only=True,
+        extends="shared-nlb",
+    ),
+)
+VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
+PATTERNS: tuple[str, ...] = tuple(dict.fromkeys(v.pattern for v in VARIANTS))
+
+
+def variant(name: str) -> Variant:
+    for candidate in VARIANTS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no bench variant {name!r}; expected one of {list(VARIANT_NAMES)}")
 
 
 class ScenarioUnavailableError(Exception):
@@ -66,9 +165,12 @@ class ReconcileFailedError(Exception):
 class ScenarioError:
     stage: ErrorStage
     message: str
+    # A refusal's own words (the reconciler's ConfigError), kept apart from
+    # the short message the tables repeat on every row of the cluster.
+    detail: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"stage": self.stage, "message": self.message}
+        return {"stage": self.stage, "message": self.message, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -86,7 +188,7 @@ class Sample:
 
 @dataclass
 class ScenarioResult:
-    pattern: str
+    variant: Variant
     brokers: int
     scenario: Scenario
     samples: list[Sample] = field(default_factory=list)
@@ -94,8 +196,21 @@ class ScenarioResult:
     error: ScenarioError | None = None
 
     @property
+    def name(self) -> str:
+        """The variant's label: what the rows and target keys say."""
+        return self.variant.name
+
+    @property
+    def pattern(self) -> str:
+        return self.variant.pattern
+
+    @property
     def ok(self) -> bool:
         return self.error is None and bool(self.samples)
+
+    @property
+    def refused(self) -> bool:
+        return self.error is not None and self.error.stage == "refused"
 
     @property
     def brokers_after(self) -> int:
@@ -159,6 +274,7 @@ class ScenarioResult:
         ok = self.ok
         return {
             "scenario": SCENARIO_TITLES[self.scenario],
+            "pattern": self.pattern,
             "brokers_before": self.brokers,
             "brokers_after": self.brokers_after,
             "reads": self.reads if ok else None,
@@ -192,10 +308,6 @@ def brokers_after(brokers: int, scenario: Scenario) -> int:
     return brokers
 
 
-def config_overrides(pattern: str) -> dict[str, Any]:
-    return {"pattern": pattern, "allowed_principals": list(ALLOWED_PRINCIPALS)}
-
-
 @dataclass(frozen=True)
 class _Stage:
     world: World
@@ -203,7 +315,7 @@ class _Stage:
 
 
 @contextmanager
-def _staged(pattern: str, brokers: int, scenario: Scenario) -> Iterator[_Stage]:
+def _staged(variant: Variant, brokers: int, scenario: Scenario) -> Iterator[_Stage]:
     """A fresh embedded AWS, ready for the scenario's measured reconcile."""
     target = brokers_after(brokers, scenario)
     if target < SUBNETS:
@@ -213,7 +325,7 @@ def _staged(pattern: str, brokers: int, scenario: Scenario) -> Iterator[_Stage]:
         )
     with EmbeddedAws() as aws:
         world = create_world(
-            aws, brokers=brokers, auth=AUTH, config_overrides=config_overrides(pattern)
+            aws, brokers=brokers, auth=AUTH, config_overrides=variant.config_overrides()
         )
         # Clients are built here, as a warm Lambda keeps them: not measured.
         reconciler = world.reconciler()
@@ -261,24 +373,79 @@ def _measure(stage: _Stage, *, memory: bool) -> Sample:
     )
 
 
+def refusal(variant: Variant, brokers: int) -> ScenarioError:
+    """What the reconciler says about a cluster over the listener quota.
+
+    `refused` only when it raises the configuration error before any write;
+    anything else (going ahead, writing first, another error) is a
+    `reconcile` error of the row.
+    """
+    needed, quota = listeners_needed(brokers), variant.listener_quota
+    with EmbeddedAws() as aws:
+        world = create_world(
+            aws, brokers=brokers, auth=AUTH, config_overrides=variant.config_overrides()
+        )
+        reconciler = world.reconciler()
+        world.counter.reset()
+        try:
+            outcome = reconciler.reconcile(world.config)
+        except ConfigError as exc:
+            writes = world.counter.writes.total()
+            if writes:
+                return ScenarioError("reconcile", f"refused only after {writes} writes: {exc}")
+            return ScenarioError(
+                "refused",
+                f"exceeds the listener quota ({needed} listeners > {quota}); "
+                "the reconciler refuses before any write",
+                detail=str(exc),
+            )
+        except Exception as exc:
+            return ScenarioError("reconcile", f"{type(exc).__name__}: {exc}")
+    return ScenarioError(
+        "reconcile",
+        f"{needed} listeners > quota {quota}, yet the reconcile ended {outcome.status!r} "
+        "instead of refusing",
+    )
+
+
 def run_scenario(
-    pattern: str, brokers: int, scenario: Scenario, *, repeat: int, memory: bool
+    variant: Variant,
+    brokers: int,
+    scenario: Scenario,
+    *,
+    repeat: int,
+    memory: bool,
+    refusals: dict[tuple[str, int], ScenarioError] | None = None,
 ) -> ScenarioResult:
-    """Measure one scenario `repeat` times (plus one traced run when `memory`)."""
-    result = ScenarioResult(pattern, brokers, scenario)
+    """Measure one scenario `repeat` times (plus one traced run when `memory`).
+
+    `refusals` caches the refusal per variant and broker count: every
+    scenario of a cluster over the quota gets the same answer.
+    """
+    result = ScenarioResult(variant, brokers, scenario)
+    if variant.over_quota(brokers):
+        cache = refusals if refusals is not None else {}
+        key = (variant.name, brokers)
+        if key not in cache:
+            try:
+                cache[key] = refusal(variant, brokers)
+            except Exception as exc:
+                cache[key] = ScenarioError("setup", f"{type(exc).__name__}: {exc}")
+        result.error = cache[key]
+        return result
     try:
         if scenario == "noop":
-            with _staged(pattern, brokers, scenario) as stage:
+            with _staged(variant, brokers, scenario) as stage:
                 for _ in range(repeat):
                     result.samples.append(_measure(stage, memory=False))
                 if memory:
                     result.memory_sample = _measure(stage, memory=True)
         else:
             for _ in range(repeat):
-                with _staged(pattern, brokers, scenario) as stage:
+                with _staged(variant, brokers, scenario) as stage:
                     result.samples.append(_measure(stage, memory=False))
             if memory:
-                with _staged(pattern, brokers, scenario) as stage:
+                with _staged(variant, brokers, scenario) as stage:
                     result.memory_sample = _measure(stage, memory=True)
     except ScenarioUnavailableError as exc:
         result.error = ScenarioError("not_applicable", str(exc))
@@ -295,7 +462,7 @@ def run_scenario(
 
 def run_all(
     *,
-    patterns: Sequence[str] = PATTERNS,
+    variants: Sequence[Variant] = VARIANTS,
     brokers: Sequence[int] = BROKER_COUNTS,
     scenarios: Sequence[Scenario] = SCENARIOS,
     repeat: int = 3,
@@ -303,11 +470,16 @@ def run_all(
     progress: Callable[[str], None] | None = None,
 ) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
-    for pattern in patterns:
+    refusals: dict[tuple[str, int], ScenarioError] = {}
+    for current in variants:
         for count in brokers:
+            if not current.runs(count):
+                continue
             for scenario in scenarios:
                 started = time.perf_counter()
-                result = run_scenario(pattern, count, scenario, repeat=repeat, memory=memory)
+                result = run_scenario(
+                    current, count, scenario, repeat=repeat, memory=memory, refusals=refusals
+                )
                 results.append(result)
                 if progress is not None:
                     outcome = (
@@ -318,7 +490,7 @@ def run_all(
                         else "no sample"
                     )
                     progress(
-                        f"{pattern} {count:>3} brokers {scenario:<9} {outcome} "
+                        f"{current.name} {count:>3} brokers {scenario:<9} {outcome} "
                         f"[{time.perf_counter() - started:.1f}s]"
                     )
     return results

@@ -3,7 +3,9 @@
 #
 #   scripts/checkov.sh [TEMPLATE [CHECKOV OPTION...]]
 #
-# TEMPLATE defaults to template.yaml. Without further options the report
+# Without arguments it scans every stack's template in turn (template.yaml,
+# the provider stack, and consumer/template.yaml, the consumer stack) and
+# exits with the worst status of the runs. Without further options the report
 # lists failed checks only (--quiet); options given replace that and go to
 # checkov as they are (e.g. `-o cli -o json --output-file-path console,out`).
 #
@@ -30,6 +32,18 @@
 # Exit status: 0 no finding, 1 findings, 2 setup error (main virtualenv
 # missing, transform failed), 3 checkov could not be installed.
 set -euo pipefail
+
+if (($# == 0)); then
+  ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+  worst=0
+  for stack_template in template.yaml consumer/template.yaml; do
+    echo "checkov.sh: $stack_template" >&2
+    status=0
+    "$ROOT/scripts/checkov.sh" "$ROOT/$stack_template" || status=$?
+    ((status > worst)) && worst=$status
+  done
+  exit "$worst"
+fi
 
 TEMPLATE=template.yaml
 if (($# > 0)); then
@@ -81,10 +95,13 @@ if [[ ! -x $MAIN_PYTHON ]]; then
   exit 2
 fi
 
-TRANSFORMED="$OUT/$(basename "${TEMPLATE%.*}").transformed.json"
+# Named after the template's path (consumer/template.yaml ->
+# consumer-template.transformed.json): stacks never overwrite each other's.
+TRANSFORMED="$OUT/$(tr / - <<<"${TEMPLATE%.*}").transformed.json"
 # The transform needs a Region but no credentials and no network. Local
 # CodeUri/ContentUri paths become placeholder S3 locations, as in
-# `sam validate`: the code itself is not what checkov scans.
+# `sam validate`: the code (and a state machine's definition file) is not
+# what checkov scans.
 if ! AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} \
   "$MAIN_PYTHON" - "$TEMPLATE" "$TRANSFORMED" <<'PY'; then
 import json
@@ -96,6 +113,7 @@ from samtranslator.yaml_helper import yaml_parse
 CODE_LOCATIONS = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
 }
 
 

@@ -16,6 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Which side each crash suite exercises, by test module.
+SUITES = {
+    "test_crash_consistency": "provider reconciler",
+    "test_consumer_crash": "consumer sync",
+    "test_consumer_handler_crash": "consumer-sync handler",
+}
 
 
 def _value(text: str) -> object:
@@ -47,14 +53,27 @@ def _table(headers: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
 def render(cases: dict[str, dict[str, object]], totals: dict[str, int]) -> str:
     out: list[str] = []
     crash = [
-        (n.split("[", 1)[1].rstrip("]"), p["cut_points"])
+        (
+            SUITES.get(n.split("::", 1)[0], n.split("::", 1)[0]),
+            n.split("[", 1)[1].rstrip("]"),
+            p["cut_points"],
+        )
         for n, p in cases.items()
         if "cut_points" in p
     ]
     if crash:
         out.append("### Crash consistency (a failure at every mutating call, then a re-run)\n")
-        out.append(_table(("scenario", "cut points tried"), sorted(crash)))
-        out.append(f"\nIn all: {sum(int(str(c)) for _, c in crash)} cut points.\n")
+        out.append(_table(("suite", "scenario", "cut points tried"), sorted(crash)))
+        out.append(f"\nIn all: {sum(int(str(c)) for _, _, c in crash)} cut points.\n")
+    compensated = sorted(
+        str(p["compensated_fault"]) for p in cases.values() if "compensated_fault" in p
+    )
+    if compensated:
+        out.append("### Onboarding faults (each mutating step fails; compensation, then a retry)\n")
+        out.append(
+            f"{len(compensated)} cases, each leaving the provider side clean and "
+            "onboarding again afterwards: " + "; ".join(compensated) + ".\n"
+        )
     throttle = [
         (n.split("[", 1)[1].rstrip("]"), p.get("throttled_answers"), p.get("runs_to_converge"))
         for n, p in cases.items()

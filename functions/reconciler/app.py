@@ -12,8 +12,10 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from msk_privatelink.advertised_outcome import AdvertisedListenersPendingError, AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.errors import MskPrivateLinkError
+from msk_privatelink.reconcile import ReconcileOutcome
 from msk_privatelink.reconcile_service import ReconcileService
 from msk_privatelink.settings import ReconcilerSettings
 from msk_privatelink.triggers import ReconcileRequest
@@ -22,6 +24,11 @@ logger = Logger()
 metrics = Metrics()
 # A failed record blocks only its own cluster's message group.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# Advertised listeners still on their way bring the record back soon only on
+# its first deliveries: a rolling restart outlasts the queue's five receives,
+# and a pending rollout must never push a record into the dead-letter queue.
+# Later runs come from the schedule.
+PENDING_RETRY_RECEIVES = 2
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +73,34 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
     else:
         logger.info("reconciled", extra=outcome.to_dict())
     done.add(request.cluster_arn)
+    _advertised(outcome, int(record.attributes.approximate_receive_count or 1))
+
+
+def _advertised(outcome: ReconcileOutcome, receive_count: int) -> None:
+    advertised = outcome.advertised
+    if advertised is None:
+        return
+    if advertised.status is AdvertisedStatus.FAILED:
+        # Terminal: the brokers keep their previous listeners until a person
+        # fixes the cause; retrying the same request cannot help.
+        metrics.add_metric("AdvertisedListenersFailed", MetricUnit.Count, 1)
+        logger.error(
+            "advertised listeners failed",
+            extra={"mode": advertised.mode, "error": advertised.detail},
+        )
+    elif advertised.pending:
+        metrics.add_metric("AdvertisedListenersPending", MetricUnit.Count, 1)
+        logger.info(
+            "advertised listeners pending",
+            extra={"mode": advertised.mode, "status": advertised.status.value},
+        )
+        if receive_count <= PENDING_RETRY_RECEIVES:
+            # Fails the record (not the networking, which is done) so that
+            # retry_soon brings it back after RETRY_DELAY_SECONDS.
+            raise AdvertisedListenersPendingError(
+                f"{outcome.cluster_arn}: advertised listeners {advertised.status.value}: "
+                f"{advertised.detail}"
+            )
 
 
 @logger.inject_lambda_context

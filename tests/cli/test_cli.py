@@ -260,14 +260,15 @@ def test_apply_reads_the_configuration_from_parameter_store(
 ) -> None:
     arn = w.cluster_arn
 
-    run = cli("apply", "--cluster-arn", arn, "--parameter-prefix", PREFIX)
+    # No tenant table here: --no-tenants says so (tests/cli/test_cli_tenants.py).
+    run = cli("apply", "--cluster-arn", arn, "--parameter-prefix", PREFIX, "--no-tenants")
 
     assert run.code == 0, run.err
     assert calls.reads["GetParameter"] == 1
     assert "Status: converged, 18 change(s) applied" in run.out
     assert w.residual_plan_size() == 0
     # --stack-name builds the same prefix: /msk-privatelink/<stack>/clusters.
-    again = cli("apply", "--cluster-arn", arn, "--stack-name", "test")
+    again = cli("apply", "--cluster-arn", arn, "--stack-name", "test", "--no-tenants")
     assert again.code == 0, again.err
     assert again.out.splitlines() == [
         "No changes applied.",
@@ -317,7 +318,7 @@ def test_invalid_json_config_and_missing_file_exit_1(
     tmp_path: Path, cli: Callable[..., Run]
 ) -> None:
     path = tmp_path / "orders.json"
-    path.write_text(json.dumps({"cluster_arn": "arn:aws:kafka:x", "pattern": "shared-nlb"}))
+    path.write_text(json.dumps({"cluster_arn": "arn:aws:kafka:x", "pattern": "magic"}))
 
     run = cli("apply", "--config", str(path))
 

@@ -17,14 +17,17 @@ from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.aws.consumer_side import ConsumerOutcome, ConsumerSync
 from msk_privatelink.aws.consumer_state import ConsumerStateReader
 from msk_privatelink.consumer_sync import (
+    TAG_GENERATION,
     ConsumerSettings,
     build_consumer_desired,
+    cluster_zone_name,
     compute_consumer_plan,
 )
 from msk_privatelink.events import BrokerEndpointsChanged
-from tests.integration.harness import CallCounter, World, world
+from tests.integration.harness import CallCounter, World, is_mutating, world
 
 CONSUMER_ACCOUNT = "111122223333"
+FOREIGN_ZONE = "kafka.us-east-1.amazonaws.com"
 
 Hook = tuple[str, Callable[..., Any]]
 
@@ -54,11 +57,12 @@ class Consumer:
     account_id: str
     credentials: dict[str, str]
     settings: ConsumerSettings
+    region: str = "us-east-1"
     counter: CallCounter = field(default_factory=CallCounter)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def session(self, *hooks: Hook, counted: bool = True) -> boto3.Session:
-        session = account_session(self.credentials, self.provider.aws.region)
+        session = account_session(self.credentials, self.region)
         if counted:
             session.events.register("before-call.*.*", self.counter)
         for event, hook in hooks:
@@ -71,8 +75,10 @@ class Consumer:
         return self._clients[service]
 
     def service(self, *hooks: Hook) -> ConsumerSync:
-        clients = AwsClients(self.session(*hooks), region=self.provider.aws.region)
-        return ConsumerSync.from_clients(clients, self.settings)
+        return ConsumerSync.from_clients(self.clients(*hooks), self.settings)
+
+    def clients(self, *hooks: Hook) -> AwsClients:
+        return AwsClients(self.session(*hooks), region=self.region)
 
     def sync(self, event: BrokerEndpointsChanged) -> ConsumerOutcome:
         return self.service().sync(event)
@@ -144,23 +150,27 @@ def create_network(
     return vpc_id, subnet_ids, group_id
 
 
-def add_consumer(w: World, account_id: str = CONSUMER_ACCOUNT) -> Consumer:
-    """A consumer account reached with STS AssumeRole from the provider's account."""
+def add_consumer(
+    w: World, account_id: str = CONSUMER_ACCOUNT, region: str | None = None
+) -> Consumer:
+    """A consumer account reached with STS AssumeRole from the provider's account,
+    in the provider's Region unless ``region`` names another."""
+    region = region or w.aws.region
     credentials = w.aws.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/msk-privatelink-consumer",
         RoleSessionName="consumer-sync",
     )["Credentials"]
     creds = {k: str(credentials[k]) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
-    session = account_session(creds, w.aws.region)
+    session = account_session(creds, region)
     assert session.client("sts").get_caller_identity()["Account"] == account_id
     vpc_id, subnet_ids, group_id = create_network(session)
     settings = ConsumerSettings(
         vpc_id=vpc_id,
         subnet_ids=tuple(subnet_ids),
         security_group_ids=(group_id,),
-        region=w.aws.region,
+        region=region,
     )
-    return Consumer(w, account_id, creds, settings)
+    return Consumer(w, account_id, creds, settings, region)
 
 
 def events_of(w: World) -> list[BrokerEndpointsChanged]:
@@ -183,3 +193,82 @@ def reconcile_and_take_event(w: World) -> BrokerEndpointsChanged:
 def two_accounts(**kwargs: Any) -> Iterator[tuple[World, Consumer]]:
     with world(**kwargs) as w:
         yield w, add_consumer(w)
+
+
+def zone_of(event: BrokerEndpointsChanged) -> str:
+    return cluster_zone_name(h for b in event.brokers for h in b.host_names)
+
+
+def assert_follows(c: Consumer, event: BrokerEndpointsChanged) -> None:
+    """One endpoint per endpoint service, one zone of ours, one record per name
+    (nlb-per-broker: weighted bootstrap aliases, one per broker; shared-nlb: one
+    bootstrap alias to the bootstrap service's endpoint)."""
+    state = c.state()
+    bootstrap = event.bootstrap
+    wanted = {b.endpoint_service_name for b in event.brokers}
+    if bootstrap is not None:
+        wanted.add(bootstrap.endpoint_service_name)
+    services = [s for s, _, _ in state["endpoints"]]
+    assert sorted(services) == sorted(wanted)
+    assert {vpc for _, _, vpc in state["endpoints"]} == {c.settings.vpc_id}
+    endpoint_by_service = {s: e for s, e, _ in state["endpoints"]}
+    zone_name = zone_of(event)
+    (zone,) = c.zones_named(zone_name).values()
+    assert zone["private"]
+    assert zone["vpcs"] == [c.settings.vpc_id]
+    assert zone["tags"][TAG_GENERATION] == str(event.generation)
+    expected = []
+    for broker in event.brokers:
+        dns = state["dns"][endpoint_by_service[broker.endpoint_service_name]]
+        expected += [(host, "A", "", dns) for host in broker.host_names]
+        if bootstrap is None:
+            expected.append((f"bootstrap.{zone_name}", "A", f"b-{broker.broker_id}", dns))
+    if bootstrap is not None:
+        dns = state["dns"][endpoint_by_service[bootstrap.endpoint_service_name]]
+        expected.append((f"bootstrap.{zone_name}", "A", "", dns))
+    assert zone["records"] == sorted(expected)
+    assert c.residual_plan_size(event) == 0
+
+
+class ZoneWrites:
+    """Hosted zone ids named by any mutating Route 53 call."""
+
+    def __init__(self) -> None:
+        self.zone_ids: list[str] = []
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if is_mutating(model.name):
+            for key in ("HostedZoneId", "Id", "ResourceId"):
+                if key in params:
+                    self.zone_ids.append(str(params[key]).rsplit("/", 1)[-1])
+
+
+def add_foreign_zone(c: Consumer, name: str) -> tuple[str, dict[str, Any]]:
+    """A private zone someone else made in the consumer VPC, with a record and a tag."""
+    route53 = c.client("route53")
+    zone_id = route53.create_hosted_zone(
+        Name=name,
+        CallerReference=f"someone-else-{name}",
+        VPC={"VPCRegion": c.settings.region, "VPCId": c.settings.vpc_id},
+        HostedZoneConfig={"PrivateZone": True},
+    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": f"b-1.othercluster.xyz789.c2.{name}",
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": "10.9.9.9"}],
+                    },
+                }
+            ]
+        },
+    )
+    route53.change_tags_for_resource(
+        ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "team", "Value": "other"}]
+    )
+    return zone_id, c.state()["zones"][zone_id]

@@ -15,8 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from msk_privatelink.events import BrokerEndpointsChanged
-from tests.consumer.support import Consumer, add_consumer, events_of
-from tests.consumer.test_consumer_sync import assert_follows
+from tests.consumer.support import Consumer, add_consumer, assert_follows, events_of
 from tests.integration.harness import CrashInjector, InjectedCrash, World, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.crash]
@@ -61,7 +60,9 @@ def crash_run(
 
 @pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_every_cut_point_converges_on_the_next_run(scenario: str, after: bool) -> None:
+def test_every_cut_point_converges_on_the_next_run(
+    scenario: str, after: bool, record_property: Callable[[str, object], None]
+) -> None:
     first, under_test = SCENARIOS[scenario]
     with world() as w:
         events = provider_events(w)
@@ -72,6 +73,7 @@ def test_every_cut_point_converges_on_the_next_run(scenario: str, after: bool) -
         crash_run(c, event, counting)()
         cut_points = counting.seen
         assert cut_points > 0
+        record_property("cut_points", cut_points)
 
         for at in range(1, cut_points + 1):
             c = prepared(w, at, events, first)

@@ -25,7 +25,7 @@ from msk_privatelink.consumer_sync import (
     generation_verdict,
 )
 from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.events import BrokerEndpoint, BrokerEndpointsChanged
+from msk_privatelink.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
 
 ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/demo/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 DOMAIN = "demo.abc123.c2.kafka.us-east-1.amazonaws.com"
@@ -397,3 +397,110 @@ def test_applying_any_plan_leaves_nothing_to_do(
     first_delete = next((i for i, c in enumerate(plan.changes) if c.destructive), len(plan))
     assert not any(c.step is ConsumerStep.CREATE_ENDPOINT for c in plan.changes[first_delete:])
     assert compute_consumer_plan(desired, simulate(plan, actual)).is_empty
+
+
+# -- shared-nlb ------------------------------------------------------------------
+
+SHARED = service(0xABC)
+
+
+def shared_event(broker_ids: list[int], *, bootstrap: bool = True) -> BrokerEndpointsChanged:
+    return BrokerEndpointsChanged(
+        cluster_arn=ARN,
+        cluster_name="demo",
+        region="us-east-1",
+        pattern="shared-nlb",
+        generation=1,
+        brokers=tuple(
+            BrokerEndpoint(
+                broker_id=b,
+                host_names=(f"b-{b}.{DOMAIN}",),
+                endpoint_service_name=SHARED,
+                endpoint_service_id=SHARED.rsplit(".", 1)[-1],
+                ports={"sasl_iam": 9000 + b},
+            )
+            for b in broker_ids
+        ),
+        bootstrap=BootstrapEndpoint(
+            endpoint_service_name=SHARED,
+            endpoint_service_id=SHARED.rsplit(".", 1)[-1],
+            ports={"sasl_iam": 9098},
+        )
+        if bootstrap
+        else None,
+    )
+
+
+def test_shared_nlb_one_endpoint_serves_every_name_and_the_bootstrap() -> None:
+    desired = build_consumer_desired(shared_event([1, 2, 3]), SETTINGS)
+
+    assert list(desired.endpoints) == [SHARED]
+    assert desired.endpoints[SHARED].broker_id is None
+    assert {(r.name, r.set_identifier, r.service_name) for r in desired.records.values()} == {
+        (f"b-1.{DOMAIN}", None, SHARED),
+        (f"b-2.{DOMAIN}", None, SHARED),
+        (f"b-3.{DOMAIN}", None, SHARED),
+        # One plain alias: the bootstrap listener spreads connections itself.
+        (f"bootstrap.{DOMAIN}", None, SHARED),
+    }
+
+
+def test_shared_nlb_scale_out_adds_records_only() -> None:
+    before = build_consumer_desired(shared_event([1, 2, 3]), SETTINGS)
+    endpoints = [replace(endpoint(1), service_name=SHARED, broker_id=None)]
+    actual = ConsumerActual(
+        ARN,
+        SETTINGS.vpc_id,
+        endpoints=tuple(endpoints),
+        zones=(ZoneState("Z1", DOMAIN, True, 1, records_for(before, endpoints)),),
+    )
+    assert compute_consumer_plan(before, actual).is_empty
+
+    plan = compute_consumer_plan(
+        build_consumer_desired(shared_event([1, 2, 3, 4]), SETTINGS), actual
+    )
+
+    assert [(c.step, c.key) for c in plan.changes] == [
+        (ConsumerStep.UPSERT_RECORD, f"b-4.{DOMAIN} A")
+    ]
+
+
+def test_shared_nlb_without_bootstrap_and_per_broker_with_one_are_refused() -> None:
+    with pytest.raises(InvalidEventError, match="bootstrap"):
+        build_consumer_desired(shared_event([1, 2], bootstrap=False), SETTINGS)
+    per_broker = event([1, 2]).model_copy(update={"bootstrap": shared_event([1]).bootstrap})
+    with pytest.raises(InvalidEventError, match="bootstrap"):
+        build_consumer_desired(per_broker, SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("host", "service_name"),
+    [
+        ("b-1.x'; DROP TABLE zones; --", service(1)),
+        ("b-1.demo\n.example.com", service(1)),
+        ("a" * 300 + ".example.com", service(1)),
+        (f"b-1.{DOMAIN}", "com.amazonaws.vpce.us-east-1.vpce-svc-1 ; rm"),
+        (f"b-1.{DOMAIN}", "com.amazonaws.us-east-1.kafka"),
+    ],
+)
+def test_names_that_are_not_dns_names_or_service_names_are_refused(
+    host: str, service_name: str
+) -> None:
+    broken = event([1]).model_copy(
+        update={
+            "brokers": (
+                event([1])
+                .brokers[0]
+                .model_copy(update={"host_names": (host,), "endpoint_service_name": service_name}),
+            )
+        }
+    )
+    with pytest.raises(InvalidEventError):
+        build_consumer_desired(broken, SETTINGS)
+
+
+def test_settings_without_subnets_can_tear_down_but_never_build() -> None:
+    teardown_only = ConsumerSettings(vpc_id=SETTINGS.vpc_id, region="us-east-1")
+
+    with pytest.raises(InvalidEventError, match="no subnets"):
+        build_consumer_desired(event([1]), teardown_only)

@@ -4,56 +4,26 @@ BrokerEndpointsChanged, the consumer account (111122223333) follows it."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from msk_privatelink.consumer_sync import TAG_GENERATION, cluster_zone_name
 from msk_privatelink.errors import OwnershipConflictError
-from msk_privatelink.events import BrokerEndpointsChanged
+from tests.consumer.conftest import Synced
 from tests.consumer.support import (
     CONSUMER_ACCOUNT,
+    FOREIGN_ZONE,
     Consumer,
+    ZoneWrites,
+    add_foreign_zone,
+    assert_follows,
     events_of,
     reconcile_and_take_event,
-    two_accounts,
+    zone_of,
 )
-from tests.integration.harness import World, is_mutating
+from tests.integration.harness import World
 
 pytestmark = pytest.mark.integration
-
-FOREIGN_ZONE = "kafka.us-east-1.amazonaws.com"
-
-
-@pytest.fixture
-def accounts() -> Iterator[tuple[World, Consumer]]:
-    with two_accounts() as pair:
-        yield pair
-
-
-def zone_of(event: BrokerEndpointsChanged) -> str:
-    return cluster_zone_name(h for b in event.brokers for h in b.host_names)
-
-
-def assert_follows(c: Consumer, event: BrokerEndpointsChanged) -> None:
-    """One endpoint per broker service, one zone of ours, one record per name."""
-    state = c.state()
-    services = [s for s, _, _ in state["endpoints"]]
-    assert sorted(services) == sorted(b.endpoint_service_name for b in event.brokers)
-    assert {vpc for _, _, vpc in state["endpoints"]} == {c.settings.vpc_id}
-    endpoint_by_service = {s: e for s, e, _ in state["endpoints"]}
-    (zone,) = c.zones_named(zone_of(event)).values()
-    assert zone["private"]
-    assert zone["vpcs"] == [c.settings.vpc_id]
-    assert zone["tags"][TAG_GENERATION] == str(event.generation)
-    expected = []
-    for broker in event.brokers:
-        dns = state["dns"][endpoint_by_service[broker.endpoint_service_name]]
-        expected += [(host, "A", "", dns) for host in broker.host_names]
-        expected.append((f"bootstrap.{zone_of(event)}", "A", f"b-{broker.broker_id}", dns))
-    assert zone["records"] == sorted(expected)
-    assert c.residual_plan_size(event) == 0
 
 
 def test_first_event_builds_endpoints_zone_and_records(accounts: tuple[World, Consumer]) -> None:
@@ -86,10 +56,8 @@ def test_first_event_builds_endpoints_zone_and_records(accounts: tuple[World, Co
     assert c.client("sts").get_caller_identity()["Account"] == CONSUMER_ACCOUNT
 
 
-def test_replaying_the_same_event_writes_nothing(accounts: tuple[World, Consumer]) -> None:
-    w, c = accounts
-    event = reconcile_and_take_event(w)
-    c.sync(event)
+def test_replaying_the_same_event_writes_nothing(synced: Synced) -> None:
+    _, c, event = synced
     before = c.state()
     c.counter.reset()
 
@@ -101,11 +69,9 @@ def test_replaying_the_same_event_writes_nothing(accounts: tuple[World, Consumer
 
 
 def test_scale_out_adds_three_endpoints_and_their_records(
-    accounts: tuple[World, Consumer],
+    synced: Synced,
 ) -> None:
-    w, c = accounts
-    first = reconcile_and_take_event(w)
-    c.sync(first)
+    w, c, _ = synced
     kept = set(c.state()["endpoints"])
     w.aws.msk.scale(w.cluster_arn, 6)
     event = reconcile_and_take_event(w)
@@ -144,11 +110,9 @@ def test_scale_in_removes_the_departed_brokers(accounts: tuple[World, Consumer])
 
 
 def test_an_older_generation_after_a_newer_one_is_dropped(
-    accounts: tuple[World, Consumer],
+    synced: Synced,
 ) -> None:
-    w, c = accounts
-    old = reconcile_and_take_event(w)
-    c.sync(old)
+    w, c, old = synced
     w.aws.msk.scale(w.cluster_arn, 6)
     new = reconcile_and_take_event(w)
     c.sync(new)
@@ -166,11 +130,9 @@ def test_an_older_generation_after_a_newer_one_is_dropped(
 
 
 def test_the_same_generation_repairs_what_was_changed_by_hand(
-    accounts: tuple[World, Consumer],
+    synced: Synced,
 ) -> None:
-    w, c = accounts
-    event = reconcile_and_take_event(w)
-    c.sync(event)
+    _, c, event = synced
     route53 = c.client("route53")
     (zone_id,) = c.zones_named(zone_of(event))
     record = next(
@@ -192,50 +154,6 @@ def test_the_same_generation_repairs_what_was_changed_by_hand(
 
 
 # -- a zone we did not create ----------------------------------------------------
-
-
-class ZoneWrites:
-    """Hosted zone ids named by any mutating Route 53 call."""
-
-    def __init__(self) -> None:
-        self.zone_ids: list[str] = []
-
-    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if is_mutating(model.name):
-            for key in ("HostedZoneId", "Id", "ResourceId"):
-                if key in params:
-                    self.zone_ids.append(str(params[key]).rsplit("/", 1)[-1])
-
-
-def add_foreign_zone(c: Consumer, name: str) -> tuple[str, dict[str, Any]]:
-    """A private zone someone else made in the consumer VPC, with a record and a tag."""
-    route53 = c.client("route53")
-    zone_id = route53.create_hosted_zone(
-        Name=name,
-        CallerReference=f"someone-else-{name}",
-        VPC={"VPCRegion": c.settings.region, "VPCId": c.settings.vpc_id},
-        HostedZoneConfig={"PrivateZone": True},
-    )["HostedZone"]["Id"].rsplit("/", 1)[-1]
-    route53.change_resource_record_sets(
-        HostedZoneId=zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": f"b-1.othercluster.xyz789.c2.{name}",
-                        "Type": "A",
-                        "TTL": 60,
-                        "ResourceRecords": [{"Value": "10.9.9.9"}],
-                    },
-                }
-            ]
-        },
-    )
-    route53.change_tags_for_resource(
-        ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "team", "Value": "other"}]
-    )
-    return zone_id, c.state()["zones"][zone_id]
 
 
 def test_a_foreign_kafka_zone_in_the_vpc_is_never_modified(
@@ -320,13 +238,11 @@ def test_every_event_the_provider_publishes_is_followed(
 
 
 def test_a_failed_endpoint_is_replaced_and_its_records_follow(
-    accounts: tuple[World, Consumer],
+    synced: Synced,
 ) -> None:
     from moto.ec2.models import ec2_backends
 
-    w, c = accounts
-    event = reconcile_and_take_event(w)
-    c.sync(event)
+    _, c, event = synced
     broken = sorted(c.state()["endpoints"])[0]
     # EC2 moves an endpoint to `failed` on its own; moto never does.
     ec2_backends[c.account_id][c.settings.region].vpc_end_points[broken[1]].state = "failed"

@@ -218,10 +218,10 @@ def test_a_duplicate_cluster_name_conflicts(aws: EmbeddedAws, kafka: Any, networ
 
 def test_an_operation_the_simulator_lacks_fails_naming_it(kafka: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
-        kafka.list_configurations()
+        kafka.list_kafka_versions()
 
     assert error_of(excinfo) == ("NotImplemented", 501)
-    assert "ListConfigurations" in excinfo.value.response["Error"]["Message"]
+    assert "ListKafkaVersions" in excinfo.value.response["Error"]["Message"]
 
 
 def test_manual_timing_shows_brokers_without_enis_until_completed(

@@ -148,7 +148,7 @@ def test_errors_over_http_keep_their_codes(aws: EmbeddedAws, server_url: str) ->
         )
     assert stale.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     with pytest.raises(kafka.exceptions.ClientError) as missing:
-        kafka.list_configurations()
+        kafka.list_kafka_versions()
     assert missing.value.response["Error"]["Code"] == "NotImplemented"
     status, answer = post(
         f"{server_url}/_msk_sim/replace-broker", {"cluster_arn": arn + "0", "broker_id": 1}
@@ -206,3 +206,25 @@ def test_serve_runs_as_a_separate_process(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_configuration_blobs_and_operations_over_http(aws: EmbeddedAws, server_url: str) -> None:
+    kafka = over_http(aws, server_url, "kafka")
+    cluster_arn = create_cluster(kafka, make_subnets(over_http(aws, server_url, "ec2")))
+    properties = b"num.partitions=3\n# kept\n"
+
+    configuration_arn = kafka.create_configuration(Name="orders", ServerProperties=properties)[
+        "Arn"
+    ]
+    revision = kafka.describe_configuration_revision(Arn=configuration_arn, Revision=1)
+    operation_arn = kafka.update_cluster_configuration(
+        ClusterArn=cluster_arn,
+        ConfigurationInfo={"Arn": configuration_arn, "Revision": 1},
+        CurrentVersion=kafka.describe_cluster_v2(ClusterArn=cluster_arn)["ClusterInfo"][
+            "CurrentVersion"
+        ],
+    )["ClusterOperationArn"]
+
+    assert revision["ServerProperties"] == properties
+    operation = kafka.describe_cluster_operation_v2(ClusterOperationArn=operation_arn)
+    assert operation["ClusterOperationInfo"]["OperationState"] == "UPDATE_COMPLETE"

@@ -165,6 +165,9 @@ class World:
 
     def residual_plan_size(self) -> int:
         clients = AwsClients(self.aws.session(), region=self.aws.region)
+        if self.config.pattern == "shared-nlb":
+            # Also the provider hosted zone, which only the reconciler reads.
+            return len(Reconciler(clients).assess(self.config, deep=True).plan)
         inventory = MskInventoryReader(clients.kafka, clients.ec2).read(self.cluster_arn)
         actual = ActualStateReader(clients.elbv2, clients.ec2).read(self.cluster_arn)
         return len(compute_plan(build_desired(self.config, inventory), actual))
@@ -246,6 +249,13 @@ def prepare_scale_out(w: World) -> None:
     w.reconcile()
     w.published()
     w.aws.msk.scale(w.cluster_arn, 6)
+
+
+def prepare_scale_in(w: World) -> None:
+    w.aws.msk.scale(w.cluster_arn, 6)
+    w.reconcile()
+    w.published()
+    w.aws.msk.scale(w.cluster_arn, 3)
 
 
 def create_world(

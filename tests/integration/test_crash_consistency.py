@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 import pytest
 
-from msk_privatelink.naming import load_balancer_name, target_group_name
+from msk_privatelink.naming import (
+    bootstrap_target_group_name,
+    load_balancer_name,
+    shared_load_balancer_name,
+    shared_target_group_name,
+    target_group_name,
+)
 from tests.integration.harness import (
     LEASE_SECONDS,
     CrashInjector,
@@ -20,6 +26,7 @@ from tests.integration.harness import (
     World,
     prepare_initial,
     prepare_ip_change,
+    prepare_scale_in,
     prepare_scale_out,
     world,
 )
@@ -97,3 +104,103 @@ def test_every_cut_point_converges_on_the_next_run(
                 assert events, where
                 last = events[-1]["detail"]
                 assert [b["brokerId"] for b in last["brokers"]] == sorted(w.broker_ips()), where
+
+
+# shared-nlb: one NLB, per-broker and bootstrap groups, the provider zone.
+SHARED_SCENARIOS: dict[str, Callable[[World], None]] = {
+    "shared-initial-create": prepare_initial,
+    "shared-replacement": prepare_ip_change,
+    "shared-scale-out": prepare_scale_out,
+    "shared-scale-in": prepare_scale_in,
+}
+SHARED = {"pattern": "shared-nlb"}
+
+
+def expected_shared_state(w: World) -> dict[str, object]:
+    ips = w.broker_ips()
+    arn = w.cluster_arn
+    lb = shared_load_balancer_name(arn)
+    boot = bootstrap_target_group_name(arn, 9098)
+    own = {b: shared_target_group_name(arn, b, 9000 + b) for b in ips}
+    return {
+        "load_balancers": [lb],
+        "target_groups": {
+            **{own[b]: [(ip, 9098)] for b, ip in ips.items()},
+            boot: sorted((ip, 9098) for ip in ips.values()),
+        },
+        "listeners": {lb: sorted([(9000 + b, own[b]) for b in ips] + [(9098, boot)])},
+        "endpoint_service_count": 1,
+    }
+
+
+def shared_zones(w: World) -> list[tuple[str, list[str]]]:
+    """Every hosted zone with its alias records (duplicates would show twice)."""
+    r53 = w.aws.client("route53")
+    return sorted(
+        (
+            zone["Name"].rstrip("."),
+            sorted(
+                r["Name"].rstrip(".")
+                for r in r53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+                    "ResourceRecordSets"
+                ]
+                if r["Type"] == "A"
+            ),
+        )
+        for zone in r53.list_hosted_zones()["HostedZones"]
+    )
+
+
+def expected_zones(w: World) -> list[tuple[str, list[str]]]:
+    nodes = w.aws.client("kafka").list_nodes(ClusterArn=w.cluster_arn)["NodeInfoList"]
+    hosts = sorted(n["BrokerNodeInfo"]["Endpoints"][0] for n in nodes)
+    return [(hosts[0].split(".", 1)[1], hosts)]
+
+
+def count_shared_cut_points(prepare: Callable[[World], None]) -> int:
+    with world(config_overrides=SHARED) as w:
+        prepare(w)
+        injector = CrashInjector(at=0)
+        clients = w.clients(("before-call.*.*", injector.before))
+        w.reconciler(clients).reconcile(w.config)
+        return injector.seen
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])
+@pytest.mark.parametrize("scenario", sorted(SHARED_SCENARIOS))
+def test_shared_nlb_every_cut_point_converges_on_the_next_run(
+    scenario: str, after: bool, record_property: Callable[[str, object], None]
+) -> None:
+    prepare = SHARED_SCENARIOS[scenario]
+    cut_points = count_shared_cut_points(prepare)
+    assert cut_points > 0
+    record_property("cut_points", cut_points)
+
+    for at in range(1, cut_points + 1):
+        with world(config_overrides=SHARED) as w:
+            prepare(w)
+            injector = CrashInjector(at=at, after=after)
+            crashing = w.clients(
+                ("before-call.*.*", injector.before), ("after-call.*.*", injector.after_call)
+            )
+            with pytest.raises(InjectedCrash):
+                w.reconciler(crashing).reconcile(w.config)
+
+            w.now += LEASE_SECONDS + 1
+            outcome = w.reconcile()
+
+            state = w.inventory_of_everything()
+            where = f"{scenario}: crash at call #{at} ({injector.operation}), after={after}"
+            assert outcome.status in ("converged", "unchanged"), where
+            expected = expected_shared_state(w)
+            assert {k: state[k] for k in expected} == expected, where
+            # Exactly one provider zone, one alias per broker: no orphan, no duplicate.
+            assert shared_zones(w) == expected_zones(w), where
+            assert w.residual_plan_size() == 0, where
+            assert w.published_fingerprint() == w.current_view().fingerprint(), where
+            events = w.published()
+            if scenario != "shared-replacement":
+                assert events, where
+                assert [b["brokerId"] for b in events[-1]["detail"]["brokers"]] == sorted(
+                    w.broker_ips()
+                ), where

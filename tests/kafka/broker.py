@@ -361,6 +361,8 @@ class KafkaBroker:
     cluster_id: str | None = None
     node_id: int = NODE_ID
     processes: list[JavaProcess] = field(default_factory=list)
+    # More listeners than CLIENT and REPLICATION: name -> (security protocol, port).
+    extra_listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def client_bootstrap(self) -> str:
@@ -373,7 +375,17 @@ class KafkaBroker:
     @property
     def advertised_listeners(self) -> str:
         """The static ``advertised.listeners`` of server.properties."""
-        return f"CLIENT://{HOST}:{self.client_port},REPLICATION://{HOST}:{self.replication_port}"
+        extras = "".join(
+            f",{name}://{HOST}:{port}" for name, (_, port) in self.extra_listeners.items()
+        )
+        return (
+            f"CLIENT://{HOST}:{self.client_port},REPLICATION://{HOST}:{self.replication_port}"
+            f"{extras}"
+        )
+
+    def bootstrap_of(self, listener: str) -> str:
+        """``host:port`` of one of the extra listeners."""
+        return f"{HOST}:{self.extra_listeners[listener][1]}"
 
     @property
     def server_properties(self) -> Path:
@@ -404,16 +416,25 @@ class KafkaBroker:
 
 
 def start_broker(
-    runtime: KafkaRuntime, mode: Mode, workdir: Path, *, timeout: float = 90.0, attempts: int = 3
+    runtime: KafkaRuntime,
+    mode: Mode,
+    workdir: Path,
+    *,
+    timeout: float = 90.0,
+    attempts: int = 3,
+    extra_listeners: dict[str, str] | None = None,
+    extra_properties: dict[str, str] | None = None,
 ) -> KafkaBroker:
     """Starts a single-node cluster in ``workdir`` and waits until it serves clients.
 
-    Retries with fresh ports when one was taken between choosing and binding it.
+    ``extra_listeners`` (name -> security protocol) adds listeners on free
+    ports; ``extra_properties`` go into server.properties as given. Retries
+    with fresh ports when one was taken between choosing and binding it.
     """
     for attempt in range(1, attempts + 1):
         attempt_dir = workdir / f"attempt-{attempt}"
         attempt_dir.mkdir(parents=True)
-        broker = _launch(runtime, mode, attempt_dir)
+        broker = _launch(runtime, mode, attempt_dir, extra_listeners or {}, extra_properties or {})
         try:
             _wait_ready(broker, timeout)
         except (BrokerStartError, TimeoutError) as exc:
@@ -431,16 +452,27 @@ def start_broker(
     raise AssertionError("unreachable")
 
 
-def _launch(runtime: KafkaRuntime, mode: Mode, workdir: Path) -> KafkaBroker:
+def _launch(
+    runtime: KafkaRuntime,
+    mode: Mode,
+    workdir: Path,
+    extra_listeners: dict[str, str],
+    extra_properties: dict[str, str],
+) -> KafkaBroker:
     """Writes the configuration and starts the processes; readiness is the caller's."""
-    first, client_port, replication_port = free_ports(3)
+    first, client_port, replication_port, *extra_ports = free_ports(3 + len(extra_listeners))
     broker = KafkaBroker(
         mode=mode,
         runtime=runtime,
         workdir=workdir,
         client_port=client_port,
         replication_port=replication_port,
+        extra_listeners={
+            name: (protocol, port)
+            for (name, protocol), port in zip(extra_listeners.items(), extra_ports, strict=True)
+        },
     )
+    extra_protocols = "".join(f",{name}:{protocol}" for name, protocol in extra_listeners.items())
     if mode == "zookeeper":
         broker.zookeeper_port = first
         properties = {
@@ -449,7 +481,7 @@ def _launch(runtime: KafkaRuntime, mode: Mode, workdir: Path) -> KafkaBroker:
             "zookeeper.connection.timeout.ms": "30000",
         }
         listeners = broker.advertised_listeners
-        protocol_map = "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT"
+        protocol_map = f"CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT{extra_protocols}"
     else:
         broker.controller_port = first
         broker.cluster_id = new_cluster_id()
@@ -460,7 +492,9 @@ def _launch(runtime: KafkaRuntime, mode: Mode, workdir: Path) -> KafkaBroker:
             "controller.listener.names": "CONTROLLER",
         }
         listeners = f"{broker.advertised_listeners},CONTROLLER://{HOST}:{first}"
-        protocol_map = "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        protocol_map = (
+            f"CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT{extra_protocols}"
+        )
     properties |= {
         "listeners": listeners,
         "advertised.listeners": broker.advertised_listeners,
@@ -468,6 +502,7 @@ def _launch(runtime: KafkaRuntime, mode: Mode, workdir: Path) -> KafkaBroker:
         "inter.broker.listener.name": "REPLICATION",
         "log.dirs": str(workdir / "kafka-data"),
         **_COMMON_BROKER_PROPERTIES,
+        **extra_properties,
     }
     _write_properties(broker.server_properties, properties)
     try:
@@ -548,7 +583,8 @@ def _wait_ready(broker: KafkaBroker, timeout: float) -> None:
         wait_for(
             "ZooKeeper answers ruok", zookeeper_ok, timeout=remaining(), check=broker.check_alive
         )
-    for port in (broker.client_port, broker.replication_port):
+    extra_ports = [port for _, port in broker.extra_listeners.values()]
+    for port in (broker.client_port, broker.replication_port, *extra_ports):
         wait_for(
             f"listener {HOST}:{port} accepts connections",
             functools.partial(_port_open, port),

@@ -66,6 +66,35 @@ def kraft_broker(
         broker.stop()
 
 
+# The broker side of SASL/SCRAM on the CLIENT_SASL_SCRAM listener (SASL_PLAINTEXT:
+# no certificates on loopback); users are created through the Admin API.
+SCRAM_LISTENER = "CLIENT_SASL_SCRAM"
+SCRAM_PROPERTIES = {
+    "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+    "listener.name.client_sasl_scram.scram-sha-512.sasl.jaas.config": (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def scram_broker(
+    kafka_rt: KafkaRuntime, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KafkaBroker]:
+    """A ZooKeeper-mode broker 1 with CLIENT, REPLICATION and a SASL/SCRAM listener."""
+    broker = start_broker(
+        kafka_rt,
+        "zookeeper",
+        tmp_path_factory.mktemp("kafka-scram"),
+        extra_listeners={SCRAM_LISTENER: "SASL_PLAINTEXT"},
+        extra_properties=SCRAM_PROPERTIES,
+    )
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -36,6 +36,18 @@ EXAMPLE_CLUSTER_ARN = (
 )
 READ_ONLY_VERBS = ("Describe", "Get", "List")
 EM_AARCH64 = 183  # ELF e_machine value of ARM64
+# The network-interface actions Lambda takes with a VPC function's execution
+# role (AWSLambdaVPCAccessExecutionRole's ec2 actions): the one set of writes
+# allowed on "*" without a tag condition, and only in the VPC function's role.
+LAMBDA_VPC_ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+VPC_ENI_STATEMENT = ("KafkaAdminFunctionRole", "ManageVpcNetworkInterfaces")
 
 
 # ---------------------------------------------------------------------------
@@ -130,6 +142,11 @@ def iam_statements(template: dict[str, Any]) -> list[Statement]:
 def is_mutating(action: str) -> bool:
     verb = action.split(":", 1)[1]
     return not verb.startswith(READ_ONLY_VERBS)
+
+
+def is_lambda_vpc_eni_grant(owner: str, sid: str | None, actions: list[str]) -> bool:
+    """The VPC function's ENI statement: exactly those actions, in that role."""
+    return (owner, sid) == VPC_ENI_STATEMENT and set(actions) == LAMBDA_VPC_ENI_ACTIONS
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +296,18 @@ def test_sam_build_produces_functions_and_an_arm64_layer(sam_build: Build) -> No
     # Development-only code (moto-based) never ships.
     assert not (layer / "msk_privatelink" / "embedded").exists()
     assert not list((layer / "msk_privatelink").glob("demo*"))
-    assert not list((layer / "msk_privatelink").rglob("__pycache__"))
+    assert not list((layer / "msk_privatelink").glob("local_*.py"))
+    # Bytecode only for the runtime's CPython (3.13), never the build machine's:
+    # /opt is read-only in Lambda, so a layer without it compiles at every cold start.
+    caches = list(layer.rglob("*.pyc"))
+    assert all(".cpython-313." in c.name for c in caches), {c.name for c in caches}
+    if python313_available():
+        for module in (layer / "msk_privatelink").rglob("*.py"):
+            cached = module.parent / "__pycache__" / f"{module.stem}.cpython-313.pyc"
+            assert cached.is_file(), module
+            # PEP 552 flags 0b01: hash-based and unchecked, so the unzipped
+            # files' times can never invalidate it.
+            assert int.from_bytes(cached.read_bytes()[4:8], "little") == 0b01, module
     assert not (layer / "moto").exists()
     assert not (layer / "yaml").exists()
     importing_moto = [
@@ -329,7 +357,13 @@ def test_every_function_is_arm64_python313_through_globals(template: dict[str, A
     }
 
     functions = resources_of_type(template, "AWS::Serverless::Function")
-    assert set(functions) == {"EventRouterFunction", "ReconcilerFunction"}
+    assert set(functions) == {
+        "EventRouterFunction",
+        "ReconcilerFunction",
+        "OnboardingTasksFunction",
+        "TaskCallbackFunction",
+        "KafkaAdminFunction",
+    }
     for name, function in functions.items():
         props = function["Properties"]
         # Nothing overrides the globals.
@@ -344,10 +378,16 @@ def test_function_environments(template: dict[str, Any]) -> None:
     reconciler = resources["ReconcilerFunction"]["Properties"]["Environment"]["Variables"]
 
     assert router == {"QUEUE_URL": {"Ref": "ReconcileQueue"}}
+    admin = {"Fn::If": ["HasKafkaAdmin", {"Ref": "KafkaAdminFunction"}, {"Ref": "AWS::NoValue"}]}
     assert reconciler == {
         "EVENT_BUS_NAME": {"Ref": "ProviderEventBus"},
         "STATE_TABLE_NAME": {"Ref": "StateTable"},
+        "TENANT_TABLE_NAME": {"Ref": "TenantTable"},
+        "KAFKA_ADMIN_FUNCTION_NAME": admin,
     }
+    # The onboarding tasks run the same reconcile, advertised listeners included.
+    onboarding = resources["OnboardingTasksFunction"]["Properties"]["Environment"]["Variables"]
+    assert onboarding["KAFKA_ADMIN_FUNCTION_NAME"] == admin
 
 
 def test_everything_builds_with_a_makefile(template: dict[str, Any]) -> None:
@@ -425,7 +465,9 @@ def test_router_rules_have_retry_and_dead_letter(template: dict[str, Any]) -> No
     [statement] = policy["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     allowed = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-    assert allowed == [{"Fn::GetAtt": [f"EventRouterFunction{n}", "Arn"]} for n in events]
+    assert allowed == [{"Fn::GetAtt": [f"EventRouterFunction{n}", "Arn"]} for n in events] + [
+        {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]}
+    ]
 
 
 def test_state_table_is_recoverable_and_retained(template: dict[str, Any]) -> None:
@@ -451,8 +493,14 @@ def test_no_iam_statement_allows_every_action(template: dict[str, Any]) -> None:
 
 
 def test_mutations_on_every_resource_need_a_tag_condition(template: dict[str, Any]) -> None:
+    catalogue = iam_action_catalogue()
     for statement in iam_statements(template):
-        mutating = [a for a in statement.actions if is_mutating(a)]
+        # Writes IAM cannot scope to any resource can only be granted on "*".
+        mutating = [
+            a for a in statement.actions if is_mutating(a) and resource_types(catalogue, a) != []
+        ]
+        if is_lambda_vpc_eni_grant(statement.owner, statement.sid, statement.actions):
+            continue  # test_only_the_vpc_function_manages_network_interfaces_on_star
         if mutating and "*" in statement.resources:
             assert any(
                 key.startswith(("aws:ResourceTag/", "aws:RequestTag/"))
@@ -474,6 +522,8 @@ def test_load_balancing_and_endpoint_service_changes_are_tag_scoped(
     }
     seen = set()
     for statement in iam_statements(template):
+        if is_lambda_vpc_eni_grant(statement.owner, statement.sid, statement.actions):
+            continue  # test_only_the_vpc_function_manages_network_interfaces_on_star
         for action in statement.actions:
             if action.startswith(("elasticloadbalancing:", "ec2:")) and is_mutating(action):
                 seen.add(action)
@@ -492,9 +542,34 @@ def test_load_balancing_and_endpoint_service_changes_are_tag_scoped(
 
 
 def test_only_read_only_actions_run_on_star(template: dict[str, Any]) -> None:
+    catalogue = iam_action_catalogue()
     for statement in iam_statements(template):
+        if is_lambda_vpc_eni_grant(statement.owner, statement.sid, statement.actions):
+            continue  # test_only_the_vpc_function_manages_network_interfaces_on_star
         if "*" in statement.resources:
-            assert not [a for a in statement.actions if is_mutating(a)], statement.sid
+            # A write IAM cannot scope to a resource ([] resource types) can
+            # only ever be granted on "*"; every other write must be scoped.
+            unscoped = [
+                a
+                for a in statement.actions
+                if is_mutating(a) and resource_types(catalogue, a) != []
+            ]
+            assert not unscoped, statement.sid
+
+
+def python313_available() -> bool:
+    """What layers/core/Makefile looks for to compile the layer's bytecode."""
+    candidates = sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))
+    found = shutil.which("python3.13")
+    for candidate in [*map(str, candidates), *([found] if found else [])]:
+        check = subprocess.run(
+            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 13)"],
+            capture_output=True,
+            check=False,
+        )
+        if check.returncode == 0:
+            return True
+    return False
 
 
 def iam_action_catalogue() -> dict[str, Any]:
@@ -527,23 +602,220 @@ def test_every_action_exists_and_its_grant_can_apply(template: dict[str, Any]) -
                 assert statement.resources == ["*"], f"{statement.sid}: {action} needs '*'"
 
 
-def test_kafka_reads_are_scoped_to_the_cluster_where_possible(template: dict[str, Any]) -> None:
+def test_kafka_actions_are_scoped_to_the_cluster_and_our_configuration(
+    template: dict[str, Any],
+) -> None:
     catalogue = iam_action_catalogue()
     kafka = [
         (statement, action)
         for statement in iam_statements(template)
         for action in statement.actions
-        if action.startswith("kafka:")
+        if action.startswith(("kafka:", "kafka-cluster:"))
     ]
+    configurations = {
+        "Fn::Sub": "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:configuration/*"
+    }
+    ours = {
+        "Fn::Sub": "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:configuration/mpl-*"
+    }
+    cluster = {"Ref": "ClusterArn"}
 
     assert {action for _, action in kafka} == {
         "kafka:DescribeClusterV2",
         "kafka:ListNodes",
+        "kafka:ListClusterOperationsV2",
         "kafka:GetBootstrapBrokers",
+        "kafka:DescribeClusterOperationV2",
+        "kafka:ListConfigurations",
+        "kafka:DescribeConfiguration",
+        "kafka:DescribeConfigurationRevision",
+        "kafka:ListConfigurationRevisions",
+        "kafka:CreateConfiguration",
+        "kafka:UpdateConfiguration",
+        "kafka:UpdateClusterConfiguration",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+        "kafka-cluster:AlterClusterDynamicConfiguration",
     }
     for statement, action in kafka:
-        if resource_types(catalogue, action):
-            assert statement.resources == [{"Ref": "ClusterArn"}], action
+        types = resource_types(catalogue, action)
+        if not types:
+            assert statement.resources == ["*"], action
+            assert not is_mutating(action), f"{action} would write on '*'"
+        elif action == "kafka:UpdateClusterConfiguration":
+            # Only the configured cluster, only to a configuration of ours.
+            assert statement.resources == [cluster, ours], action
+        elif types == ["configuration"] and is_mutating(action):
+            assert statement.resources == [ours], action
+        elif types == ["configuration"]:
+            # Reads: the configuration in force may be the operator's.
+            assert statement.resources == [configurations], action
+        else:
+            assert statement.resources == [cluster], action
+
+
+def statements_with(template: dict[str, Any], action: str) -> list[Statement]:
+    return [s for s in iam_statements(template) if action in s.actions]
+
+
+def test_route53_writes_are_limited_to_private_zones_and_broker_records(
+    template: dict[str, Any],
+) -> None:
+    zones = {"Fn::Sub": "arn:${AWS::Partition}:route53:::hostedzone/*"}
+    [create] = statements_with(template, "route53:CreateHostedZone")
+    assert create.owner == "ReconcilePolicy"
+    assert create.actions == ["route53:CreateHostedZone"]
+    assert create.resources == ["*"]
+    # Private zones only (the VPCs key must be present), in this Region's VPCs.
+    assert create.body["Condition"]["Null"] == {"route53:VPCs": "false"}
+    assert create.body["Condition"]["ForAllValues:StringLike"] == {
+        "route53:VPCs": {"Fn::Sub": "VPCId=vpc-*,VPCRegion=${AWS::Region}"}
+    }
+
+    [records] = statements_with(template, "route53:ChangeResourceRecordSets")
+    assert records.owner == "ReconcilePolicy"
+    assert records.actions == ["route53:ChangeResourceRecordSets"]
+    assert records.resources == [zones]
+    condition = records.body["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsRecordTypes": ["A"]
+    }
+    assert condition["ForAllValues:StringLike"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": {
+            "Fn::Sub": "b-*.kafka.${AWS::Region}.amazonaws.com"
+        }
+    }
+    for statement in iam_statements(template):
+        for action in statement.actions:
+            if action.startswith("route53:") and action not in (
+                "route53:CreateHostedZone",
+                "route53:ListHostedZonesByVPC",
+            ):
+                assert statement.resources == [zones], f"{statement.sid}: {action}"
+
+
+def test_the_kafka_admin_function_is_invoked_by_the_reconcile_only(
+    template: dict[str, Any],
+) -> None:
+    invokes = [
+        s
+        for s in iam_statements(template)
+        if "lambda:InvokeFunction" in s.actions
+        and s.resources
+        != [
+            {"Fn::GetAtt": ["OnboardingTasksFunction", "Arn"]},
+            {"Fn::Sub": "${OnboardingTasksFunction.Arn}:*"},
+        ]
+    ]
+    [invoke] = invokes
+    assert invoke.owner == "InvokeKafkaAdminPolicy"
+    assert invoke.actions == ["lambda:InvokeFunction"]
+    assert invoke.resources == [{"Fn::GetAtt": ["KafkaAdminFunction", "Arn"]}]
+    policy = template["Resources"]["InvokeKafkaAdminPolicy"]
+    assert policy["Condition"] == "HasKafkaAdmin"
+    assert policy["Properties"]["Roles"] == [
+        {"Ref": "ReconcilerFunctionRole"},
+        {"Ref": "OnboardingTasksFunctionRole"},
+    ]
+
+
+def test_the_kafka_admin_function_exists_only_with_subnets_and_reaches_only_brokers(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    conditioned = {name for name, r in resources.items() if r.get("Condition") == "HasKafkaAdmin"}
+    assert conditioned == {
+        "KafkaAdminFunction",
+        "KafkaAdminSecurityGroup",
+        "KafkaAdminFunctionRole",
+        "KafkaAdminLogGroup",
+        "InvokeKafkaAdminPolicy",
+    }
+    rendered = Renderer(template, {})
+    assert rendered.condition("HasKafkaAdmin") is False
+    # Subnets without their VPC and the brokers' CIDR are refused before deploying.
+    rule = template["Rules"]["KafkaAdminNetwork"]
+    assert rule["RuleCondition"] == template["Conditions"]["HasKafkaAdmin"]
+    assert [a["Assert"] for a in rule["Assertions"]] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+        for name in ("KafkaAdminVpcId", "KafkaAdminBrokerCidr")
+    ]
+    with_subnets = Renderer(template, {"KafkaAdminSubnetIds": "subnet-0123456789abcdef0"})
+    assert with_subnets.condition("HasKafkaAdmin") is True
+
+    function = resources["KafkaAdminFunction"]["Properties"]
+    assert function["VpcConfig"] == {
+        "SubnetIds": {"Ref": "KafkaAdminSubnetIds"},
+        "SecurityGroupIds": [{"Ref": "KafkaAdminSecurityGroup"}],
+    }
+    # The reconciler (120 s) waits for it.
+    assert function["Timeout"] < template["Globals"]["Function"]["Timeout"]
+
+    group = resources["KafkaAdminSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert group["VpcId"] == {"Ref": "KafkaAdminVpcId"}
+    egress = [
+        (rule["IpProtocol"], rule["FromPort"], rule["ToPort"], rule["CidrIp"])
+        for rule in group["SecurityGroupEgress"]
+    ]
+    assert egress == [
+        ("tcp", 9092, 9098, {"Ref": "KafkaAdminBrokerCidr"}),
+        ("tcp", 443, 443, "0.0.0.0/0"),
+    ]
+
+
+def test_the_kafka_admin_role_reads_msk_secrets_and_alters_only_the_cluster(
+    template: dict[str, Any],
+) -> None:
+    role = [s for s in iam_statements(template) if s.owner == "KafkaAdminFunctionRole"]
+    by_action = {a: s for s in role for a in s.actions}
+
+    assert set(by_action) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        *LAMBDA_VPC_ENI_ACTIONS,
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+        "kafka-cluster:AlterClusterDynamicConfiguration",
+    }
+    assert by_action["secretsmanager:GetSecretValue"].resources == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+            "${AWS::AccountId}:secret:AmazonMSK_*"
+        }
+    ]
+    decrypt = by_action["kms:Decrypt"]
+    assert decrypt.body["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}
+        }
+    }
+    assert by_action["kafka-cluster:AlterClusterDynamicConfiguration"].resources == [
+        {"Ref": "ClusterArn"}
+    ]
+    assert by_action["logs:PutLogEvents"].resources == [
+        {"Fn::GetAtt": ["KafkaAdminLogGroup", "Arn"]}
+    ]
+
+
+def test_only_the_vpc_function_manages_network_interfaces_on_star(
+    template: dict[str, Any],
+) -> None:
+    eni_writes = {a for a in LAMBDA_VPC_ENI_ACTIONS if is_mutating(a)}
+    holders = [s for s in iam_statements(template) if eni_writes & set(s.actions)]
+    [statement] = holders
+    assert (statement.owner, statement.sid) == VPC_ENI_STATEMENT
+    assert set(statement.actions) == LAMBDA_VPC_ENI_ACTIONS
+    assert statement.resources == ["*"]
+    # ... and that role belongs to the one function attached to a VPC.
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    in_vpc = [n for n, f in functions.items() if "VpcConfig" in f["Properties"]]
+    assert in_vpc == ["KafkaAdminFunction"]
+    assert functions["KafkaAdminFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": [VPC_ENI_STATEMENT[0], "Arn"]
+    }
 
 
 def test_no_resource_policy_grants_everyone(template: dict[str, Any]) -> None:
@@ -610,6 +882,11 @@ def test_config_parameter_name_uses_the_cluster_name(template: dict[str, Any]) -
             },
             id="everything",
         ),
+        pytest.param(
+            {"Pattern": "shared-nlb", "AdvertisedListenersMode": "msk-configuration"},
+            {"pattern": "shared-nlb", "advertised_listeners": {"mode": "msk-configuration"}},
+            id="shared-nlb",
+        ),
     ],
 )
 def test_config_parameter_renders_valid_json(
@@ -625,7 +902,10 @@ def test_config_parameter_renders_valid_json(
     # Then the JSON has the promised shape and the core accepts it
     assert document["version"] == 1
     assert document["cluster_arn"] == EXAMPLE_CLUSTER_ARN
-    assert document["pattern"] == "nlb-per-broker"
+    assert document["pattern"] == overrides.get("Pattern", "nlb-per-broker")
+    assert document["advertised_listeners"]["mode"] == overrides.get(
+        "AdvertisedListenersMode", "none"
+    )
     for key, wanted in expected.items():
         assert document[key] == wanted, key
     from msk_privatelink.config import parse_config
@@ -656,6 +936,16 @@ def test_config_parameter_renders_valid_json(
         ("ReconcileSchedule", "every 5 minutes", False),
         ("AlarmTopicArn", "", True),
         ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:ops", True),
+        ("KafkaAdminSubnetIds", "", True),
+        ("KafkaAdminSubnetIds", "subnet-0123456789abcdef0", True),
+        ("KafkaAdminSubnetIds", "sg-0123456789abcdef0", False),
+        ("KafkaAdminVpcId", "vpc-0123abcd", True),
+        ("KafkaAdminVpcId", "subnet-0123abcd", False),
+        ("KafkaAdminBrokerCidr", "", True),
+        ("KafkaAdminBrokerCidr", "10.0.0.0/16", True),
+        ("KafkaAdminBrokerCidr", "10.0.0.0/33", False),
+        ("KafkaAdminBrokerCidr", "0.0.0.0/0 ", False),
+        ("KafkaAdminBrokerCidr", "300.0.0.0/8", False),
     ],
 )
 def test_parameter_patterns(
@@ -669,7 +959,13 @@ def test_parameter_patterns(
 def test_parameters(template: dict[str, Any]) -> None:
     params = template["Parameters"]
 
-    assert params["Pattern"]["AllowedValues"] == ["nlb-per-broker"]
+    assert params["Pattern"]["AllowedValues"] == ["nlb-per-broker", "shared-nlb"]
+    assert params["AdvertisedListenersMode"]["AllowedValues"] == [
+        "none",
+        "msk-configuration",
+        "broker-override",
+    ]
+    assert params["AdvertisedListenersMode"]["Default"] == "none"
     assert params["AcceptanceRequired"]["Default"] == "true"
     for name in ("AuthSchemes", "AllowedPrincipals", "SupportedRegions"):
         assert params[name]["Type"] == "CommaDelimitedList"

@@ -20,6 +20,7 @@ from . import __version__
 from .errors import MskPrivateLinkError
 
 if TYPE_CHECKING:
+    from .advertised_service import BrokerOverrideCall
     from .aws.clients import AwsClients
     from .config import ClusterConfig
     from .plan import Change
@@ -45,6 +46,20 @@ def _config_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("table", "json"), default="table")
 
 
+def _tenant_source(parser: argparse.ArgumentParser) -> None:
+    tenants = parser.add_mutually_exclusive_group()
+    tenants.add_argument(
+        "--tenant-table",
+        help="the stack's tenant table (default: $TENANT_TABLE_NAME): onboarded consumers' "
+        "principals and Regions are merged into the configuration, as the reconciler does",
+    )
+    tenants.add_argument(
+        "--no-tenants",
+        action="store_true",
+        help="use the configuration alone: every onboarded consumer's principal is revoked",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="msk-privatelink", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -52,12 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="show what apply would change (dry run)")
     _config_source(plan)
+    _tenant_source(plan)
     apply = sub.add_parser("apply", help="make the NLB layer match the brokers")
     _config_source(apply)
+    _tenant_source(apply)
     apply.add_argument("--event-bus", help="publish BrokerEndpointsChanged on this bus")
     apply.add_argument("--state-table", help="table holding the published generation")
+    apply.add_argument(
+        "--kafka-admin-function",
+        help="broker-override: the stack's Kafka admin function (default: talk to the "
+        "brokers from here, which needs a route to them)",
+    )
     status = sub.add_parser("status", help="brokers and the resources serving each")
     _config_source(status)
+    _tenant_source(status)
 
     destroy = sub.add_parser(
         "destroy", help="remove every resource this tool created for the cluster"
@@ -80,11 +103,67 @@ def _load(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
     if args.config is not None:
         config = load_config_file(args.config)
         clients = AwsClients(region=args.region or config.region)
-        return config, clients
-    arn: str = args.cluster_arn
-    clients = AwsClients(region=args.region or arn.split(":")[3])
-    prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
-    return ConfigStore(clients.ssm, prefix).get(arn), clients
+    else:
+        arn: str = args.cluster_arn
+        clients = AwsClients(region=args.region or arn.split(":")[3])
+        prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
+        config = ConfigStore(clients.ssm, prefix).get(arn)
+    return _with_tenants(args, config, clients), clients
+
+
+def _with_tenants(
+    args: argparse.Namespace, config: ClusterConfig, clients: AwsClients
+) -> ClusterConfig:
+    """The configuration the stack's reconciler applies: the document plus the
+    cluster's admitted tenants (reconcile_service.py does the same). Without
+    them an apply would revoke every onboarded consumer until the next
+    reconcile of the stack grants them again."""
+    from .aws.tenants import TenantRegistry
+    from .errors import ConfigError
+    from .onboarding.settings import tenant_table_from_env
+    from .onboarding.tenancy import with_tenants
+
+    if args.no_tenants:
+        return config
+    table: str | None = args.tenant_table or tenant_table_from_env()
+    if table is not None:
+        return with_tenants(
+            config, TenantRegistry(clients.dynamodb, table).for_cluster(config.cluster_arn)
+        )
+    if args.config is None and args.command == "apply":
+        # The stack's own configuration: the stack has a tenant table.
+        raise ConfigError(
+            f"refusing to apply the stack's configuration of {config.cluster_arn} without its "
+            "tenants: every onboarded consumer's principal would be revoked. Give the stack's "
+            "tenant table (--tenant-table NAME or TENANT_TABLE_NAME), or --no-tenants to "
+            "apply the configuration alone; nothing was changed"
+        )
+    if args.config is None:
+        print(
+            "warning: no tenant table (--tenant-table or TENANT_TABLE_NAME): the plan uses the "
+            "configuration alone and shows onboarded consumers revoked",
+            file=sys.stderr,
+        )
+    return config
+
+
+def _broker_override(
+    clients: AwsClients, config: ClusterConfig, function_name: str | None
+) -> BrokerOverrideCall | None:
+    """broker-override's admin call: the stack's function, or the same core code here."""
+    if config.advertised_listeners.mode != "broker-override":
+        return None
+    if function_name:
+        from .aws.kafka_admin_invoke import LambdaBrokerOverride
+
+        return LambdaBrokerOverride(clients.lambda_, function_name)
+    from .aws.clients import BOTO_CONFIG
+    from .kafka_admin import in_process
+
+    secrets = clients.session.client(
+        "secretsmanager", region_name=clients.region, config=BOTO_CONFIG
+    )
+    return in_process(secrets)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -142,7 +221,13 @@ def _run(args: argparse.Namespace) -> int:
                 f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
             )
 
-    reconciler = Reconciler(clients, publisher, on_change=progress, leases=leases)
+    reconciler = Reconciler(
+        clients,
+        publisher,
+        on_change=progress,
+        leases=leases,
+        broker_override=_broker_override(clients, config, args.kafka_admin_function),
+    )
     outcome = reconciler.reconcile(config, deep=True)
     if args.output == "json":
         print(json.dumps(outcome.to_dict(), indent=2))

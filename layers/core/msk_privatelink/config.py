@@ -8,14 +8,39 @@ parameter), so both run the same code paths on the same input.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
-from .models import AuthScheme
+from .models import BROKER_PORTS, AuthScheme
 from .patterns import CLUSTER_ARN_RE, PRINCIPAL_ARN_RE, REGION_RE, SUBNET_RE
+
+MAX_PORT = 65535
+# Per-broker listener port = base + broker id. 200 ports apart (360 for IAM),
+# all below the broker ports 9092-9098 for broker ids up to 91, so the
+# defaults never collide within the default listener quota.
+DEFAULT_PORT_BASES: dict[AuthScheme, int] = {
+    AuthScheme.PLAINTEXT: 8240,
+    AuthScheme.TLS: 8440,
+    AuthScheme.SASL_SCRAM: 8640,
+    AuthScheme.SASL_IAM: 9000,
+}
+# MSK's admin listener for SCRAM reads its users from secrets with this prefix.
+SCRAM_SECRET_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:AmazonMSK_[A-Za-z0-9/_+=.@-]+",
+    re.ASCII,
+)
+ADMIN_BOOTSTRAP_RE = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*", re.ASCII)
 
 
 class GuardConfig(BaseModel):
@@ -26,6 +51,107 @@ class GuardConfig(BaseModel):
     max_broker_removal_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
+def _check_ports(value: dict[AuthScheme, int], field: str) -> dict[AuthScheme, int]:
+    bad = {s.value: p for s, p in value.items() if not 1 <= p <= MAX_PORT}
+    if bad:
+        raise ValueError(f"{field} must be ports in 1..{MAX_PORT}, got {bad}")
+    return dict(sorted(value.items()))
+
+
+class SharedNlbConfig(BaseModel):
+    """The shared-nlb pattern: one NLB, a listener per broker on base + broker id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    port_bases: dict[AuthScheme, int] = Field(default_factory=lambda: dict(DEFAULT_PORT_BASES))
+    bootstrap_ports: dict[AuthScheme, int] = Field(default_factory=lambda: dict(BROKER_PORTS))
+    # ELBv2's default quota of listeners per network load balancer.
+    listener_quota: Annotated[int, Field(ge=2, le=1000)] = 50
+    provider_zone: bool = True
+
+    @field_validator("port_bases")
+    @classmethod
+    def _bases(cls, value: dict[AuthScheme, int]) -> dict[AuthScheme, int]:
+        # A scheme left out keeps its default: a document may move one base only.
+        return _check_ports({**DEFAULT_PORT_BASES, **value}, "port_bases")
+
+    @field_validator("bootstrap_ports")
+    @classmethod
+    def _bootstrap(cls, value: dict[AuthScheme, int]) -> dict[AuthScheme, int]:
+        merged = _check_ports({**BROKER_PORTS, **value}, "bootstrap_ports")
+        seen: dict[int, str] = {}
+        for scheme, port in merged.items():
+            if port in seen:
+                raise ValueError(
+                    f"bootstrap_ports gives port {port} to both {seen[port]} and {scheme.value}"
+                )
+            seen[port] = scheme.value
+        return merged
+
+    def port_base(self, scheme: AuthScheme) -> int:
+        return self.port_bases[scheme]
+
+    def broker_port(self, scheme: AuthScheme, broker_id: int) -> int:
+        """The listener port that broker ``broker_id`` is advertised on."""
+        return self.port_bases[scheme] + broker_id
+
+    def bootstrap_port(self, scheme: AuthScheme) -> int:
+        return self.bootstrap_ports[scheme]
+
+
+class AdvertisedListenersConfig(BaseModel):
+    """How brokers learn to advertise their shared-nlb ports."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    mode: Literal["msk-configuration", "broker-override", "none"] = "none"
+    admin_bootstrap: str | None = None
+    admin_auth: AuthScheme | None = None
+    scram_secret_arn: str | None = None
+
+    @field_validator("admin_bootstrap")
+    @classmethod
+    def _admin_bootstrap(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not ADMIN_BOOTSTRAP_RE.fullmatch(value):
+            raise ValueError(f"admin_bootstrap must be host:port[,host:port...], got {value!r}")
+        bad = [
+            p
+            for p in (int(hp.rsplit(":", 1)[1]) for hp in value.split(","))
+            if not 1 <= p <= MAX_PORT
+        ]
+        if bad:
+            raise ValueError(f"admin_bootstrap ports must be in 1..{MAX_PORT}, got {bad}")
+        return value
+
+    @field_validator("scram_secret_arn")
+    @classmethod
+    def _scram_secret(cls, value: str | None) -> str | None:
+        if value is not None and not SCRAM_SECRET_ARN_RE.fullmatch(value):
+            raise ValueError(
+                "scram_secret_arn must be a Secrets Manager secret ARN whose name starts "
+                f"with AmazonMSK_, got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdvertisedListenersConfig:
+        override_only = {
+            name: getattr(self, name)
+            for name in ("admin_bootstrap", "admin_auth", "scram_secret_arn")
+            if getattr(self, name) is not None
+        }
+        if self.mode != "broker-override" and override_only:
+            raise ValueError(
+                f"{', '.join(sorted(override_only))} only apply with mode broker-override "
+                f"(mode is {self.mode})"
+            )
+        if self.admin_auth is AuthScheme.SASL_SCRAM and self.scram_secret_arn is None:
+            raise ValueError("admin_auth sasl_scram needs scram_secret_arn")
+        return self
+
+
 class ClusterConfig(BaseModel):
     """What the operator wants for one MSK cluster."""
 
@@ -33,7 +159,7 @@ class ClusterConfig(BaseModel):
 
     version: Literal[1] = 1
     cluster_arn: str
-    pattern: Literal["nlb-per-broker"] = "nlb-per-broker"
+    pattern: Literal["nlb-per-broker", "shared-nlb"] = "nlb-per-broker"
     # None: every client scheme the cluster has enabled.
     auth_schemes: tuple[AuthScheme, ...] | None = None
     # None: the cluster's own client subnets.
@@ -42,6 +168,8 @@ class ClusterConfig(BaseModel):
     allowed_principals: tuple[str, ...] = ()
     supported_regions: tuple[str, ...] = ()
     guard: GuardConfig = GuardConfig()
+    shared_nlb: SharedNlbConfig = SharedNlbConfig()
+    advertised_listeners: AdvertisedListenersConfig = AdvertisedListenersConfig()
 
     @field_validator("cluster_arn")
     @classmethod
@@ -89,6 +217,16 @@ class ClusterConfig(BaseModel):
             if not REGION_RE.fullmatch(region):
                 raise ValueError(f"not an AWS Region name: {region!r}")
         return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _pattern_fields(self) -> ClusterConfig:
+        if self.pattern == "nlb-per-broker" and self.advertised_listeners.mode != "none":
+            raise ValueError(
+                "advertised_listeners.mode must be none with pattern nlb-per-broker "
+                "(every broker keeps its own port there); use pattern shared-nlb to "
+                "re-advertise brokers"
+            )
+        return self
 
     @property
     def region(self) -> str:

@@ -4,13 +4,18 @@ the plan that turns actual into desired, and which generations to apply.
 No I/O, no clock. The AWS adapters live in ``aws/consumer_side.py``.
 
 Per cluster, in the consumer's VPC:
-- one interface endpoint per broker endpoint service (key: service name);
+- one interface endpoint per endpoint service (key: service name): one per
+  broker with nlb-per-broker, one for the whole cluster with shared-nlb;
 - one private hosted zone named for the cluster's own domain, the narrowest
   zone holding every broker name (never ``kafka.<region>.amazonaws.com``,
   which would shadow every other MSK cluster for the VPC);
 - in it, per broker host name an ``A`` alias to that broker's endpoint, and
   ``bootstrap.<zone>``: weighted ``A`` aliases (one per broker, equal weight)
-  to every broker endpoint.
+  to every broker endpoint (nlb-per-broker), or one ``A`` alias to the
+  bootstrap service's endpoint (shared-nlb).
+
+Every name an event carries is checked (DNS host names, endpoint service
+names) before anything is read or written.
 """
 
 from __future__ import annotations
@@ -35,11 +40,21 @@ TAG_GENERATION = "msk-privatelink:generation"
 TAG_CONSUMER_VPC = "msk-privatelink:consumer-vpc"
 
 BOOTSTRAP_LABEL = "bootstrap"
+SHARED_NLB = "shared-nlb"
 RECORD_TYPE = "A"
 # Endpoints in these states serve (or will serve) traffic; other states
 # (failed, rejected, expired, partial) are replaced. Deleting/deleted ones are
 # not read at all.
 USABLE_ENDPOINT_STATES = frozenset({"pendingacceptance", "pending", "available"})
+# What may reach Route 53 and EC2 from an event (ASCII only, checked with fullmatch).
+DNS_NAME_RE = re.compile(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    re.ASCII | re.IGNORECASE,
+)
+MAX_DNS_NAME = 253
+ENDPOINT_SERVICE_RE = re.compile(
+    r"com\.amazonaws\.vpce\.[a-z]{2}(-[a-z]+)+-[0-9]{1,2}\.vpce-svc-[0-9a-f]{8,17}", re.ASCII
+)
 # Zones that would hold other clusters' names too: refused as a cluster's zone.
 _SHARED_MSK_ZONE_RE = re.compile(
     r"(?:(?:c\d+\.)?kafka(?:-serverless)?\.)?(?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?"
@@ -59,9 +74,8 @@ class ConsumerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
-    subnet_ids: tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = Field(
-        min_length=1
-    )
+    # Empty: enough to find and remove what exists (offboarding), never to build.
+    subnet_ids: tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
     # Empty: EC2 applies the VPC's default group, and it is left as it is.
     security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
@@ -73,7 +87,8 @@ class ConsumerSettings(BaseModel):
 @dataclass(frozen=True)
 class EndpointSpec:
     service_name: str
-    broker_id: int
+    # None: one endpoint serves every broker (shared-nlb).
+    broker_id: int | None
     vpc_id: str
     subnet_ids: frozenset[str]
     security_group_ids: frozenset[str]
@@ -96,7 +111,8 @@ class RecordSpec:
     name: str
     # The endpoint (by service name) the alias points at.
     service_name: str
-    broker_id: int
+    # None: the shared-nlb bootstrap name.
+    broker_id: int | None
     set_identifier: str | None = None
     weight: int | None = None
 
@@ -139,7 +155,15 @@ def cluster_zone_name(host_names: Iterable[str]) -> str:
 def build_consumer_desired(
     event: BrokerEndpointsChanged, settings: ConsumerSettings
 ) -> ConsumerDesired:
-    """The consumer resources for one cluster's broker endpoints. Pure."""
+    """The consumer resources for one cluster's broker endpoints. Pure.
+
+    ``nlb-per-broker``: one endpoint per broker service, the bootstrap name a
+    set of weighted aliases (one per broker). ``shared-nlb``: every broker
+    names the same service, so one endpoint serves every broker name and the
+    bootstrap name is a single alias to the bootstrap service's endpoint (the
+    bootstrap listener spreads connections itself). Ports travel untouched:
+    an interface endpoint forwards every port of its service.
+    """
     if not event.brokers:
         # An empty view would remove every path to the cluster; removing a
         # cluster is offboarding's job (``teardown``), not an event's.
@@ -147,31 +171,51 @@ def build_consumer_desired(
             f"{event.cluster_arn} generation {event.generation} lists no broker; refusing to "
             "remove every endpoint (offboarding removes a cluster)"
         )
-    _check_unique(event)
+    if not settings.subnet_ids:
+        raise InvalidEventError(
+            f"{event.cluster_arn}: no subnets known for {settings.vpc_id}; endpoints need one "
+            "subnet per Availability Zone"
+        )
+    _check_names(event)
+    shared = _is_shared(event)
+    bootstrap_service = _bootstrap_service(event)
+    _check_unique(event, shared)
     zone_name = cluster_zone_name(h for b in event.brokers for h in b.host_names)
     service_region = event.region if event.region != settings.region else None
     endpoints: dict[str, EndpointSpec] = {}
     records: dict[RecordKey, RecordSpec] = {}
-    for broker in sorted(event.brokers, key=lambda b: b.broker_id):
-        endpoints[broker.endpoint_service_name] = EndpointSpec(
-            service_name=broker.endpoint_service_name,
-            broker_id=broker.broker_id,
-            vpc_id=settings.vpc_id,
-            subnet_ids=frozenset(settings.subnet_ids),
-            security_group_ids=frozenset(settings.security_group_ids),
-            service_region=service_region,
+
+    def endpoint(service_name: str, broker_id: int | None) -> None:
+        endpoints.setdefault(
+            service_name,
+            EndpointSpec(
+                service_name=service_name,
+                broker_id=None if shared else broker_id,
+                vpc_id=settings.vpc_id,
+                subnet_ids=frozenset(settings.subnet_ids),
+                security_group_ids=frozenset(settings.security_group_ids),
+                service_region=service_region,
+            ),
         )
+
+    for broker in sorted(event.brokers, key=lambda b: b.broker_id):
+        endpoint(broker.endpoint_service_name, broker.broker_id)
         for host in broker.host_names:
             spec = RecordSpec(normalize_dns(host), broker.endpoint_service_name, broker.broker_id)
             records[spec.key] = spec
-        bootstrap = RecordSpec(
-            f"{BOOTSTRAP_LABEL}.{zone_name}",
-            broker.endpoint_service_name,
-            broker.broker_id,
-            set_identifier=f"b-{broker.broker_id}",
-            weight=1,
-        )
-        records[bootstrap.key] = bootstrap
+        if bootstrap_service is None:
+            weighted = RecordSpec(
+                f"{BOOTSTRAP_LABEL}.{zone_name}",
+                broker.endpoint_service_name,
+                broker.broker_id,
+                set_identifier=f"b-{broker.broker_id}",
+                weight=1,
+            )
+            records[weighted.key] = weighted
+    if bootstrap_service is not None:
+        endpoint(bootstrap_service, None)
+        single = RecordSpec(f"{BOOTSTRAP_LABEL}.{zone_name}", bootstrap_service, None)
+        records[single.key] = single
     return ConsumerDesired(
         cluster_arn=event.cluster_arn,
         endpoints=endpoints,
@@ -180,11 +224,54 @@ def build_consumer_desired(
     )
 
 
-def _check_unique(event: BrokerEndpointsChanged) -> None:
+def _check_names(event: BrokerEndpointsChanged) -> None:
+    """Names reach Route 53 and EC2 as they are: anything but a plain DNS
+    name or endpoint service name is refused before the first call."""
+    for broker in event.brokers:
+        if not ENDPOINT_SERVICE_RE.fullmatch(broker.endpoint_service_name):
+            raise InvalidEventError(
+                f"broker {broker.broker_id}: {broker.endpoint_service_name[:80]!r} is not a VPC "
+                "endpoint service name"
+            )
+        if not broker.host_names:
+            raise InvalidEventError(f"broker {broker.broker_id} has no host name")
+        for host in broker.host_names:
+            if len(host) > MAX_DNS_NAME or not DNS_NAME_RE.fullmatch(host):
+                raise InvalidEventError(
+                    f"broker {broker.broker_id}: {host[:80]!r} is not a DNS host name"
+                )
+    bootstrap = event.bootstrap
+    if bootstrap is not None and not ENDPOINT_SERVICE_RE.fullmatch(bootstrap.endpoint_service_name):
+        raise InvalidEventError(
+            f"bootstrap: {bootstrap.endpoint_service_name[:80]!r} is not a VPC endpoint "
+            "service name"
+        )
+
+
+def _is_shared(event: BrokerEndpointsChanged) -> bool:
+    return event.pattern == SHARED_NLB
+
+
+def _bootstrap_service(event: BrokerEndpointsChanged) -> str | None:
+    """The bootstrap endpoint service of a shared-nlb view (None otherwise)."""
+    if not _is_shared(event):
+        if event.bootstrap is not None:
+            raise InvalidEventError(
+                f"{event.cluster_arn}: an nlb-per-broker view carries no bootstrap endpoint"
+            )
+        return None
+    if event.bootstrap is None:
+        raise InvalidEventError(
+            f"{event.cluster_arn}: a shared-nlb view needs its bootstrap endpoint service"
+        )
+    return event.bootstrap.endpoint_service_name
+
+
+def _check_unique(event: BrokerEndpointsChanged, shared: bool) -> None:
     seen_services: set[str] = set()
     seen_hosts: set[str] = set()
     for broker in event.brokers:
-        if broker.endpoint_service_name in seen_services:
+        if broker.endpoint_service_name in seen_services and not shared:
             raise InvalidEventError(
                 f"endpoint service {broker.endpoint_service_name} is listed for two brokers"
             )

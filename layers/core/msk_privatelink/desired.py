@@ -39,18 +39,35 @@ def resolve_schemes(config: ClusterConfig, inventory: ClusterInventory) -> tuple
     return config.auth_schemes
 
 
-def _tags(tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
+def tag_tuple(tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(tags.items()))
 
 
+_tags = tag_tuple
+
+
+def resolve_subnets(config: ClusterConfig, inventory: ClusterInventory) -> frozenset[str]:
+    subnets = frozenset(config.subnet_ids or inventory.client_subnet_ids)
+    if not subnets:
+        raise UnsupportedClusterError(f"cluster {inventory.cluster_arn} reports no client subnets")
+    return subnets
+
+
 def build_desired(config: ClusterConfig, inventory: ClusterInventory) -> DesiredState:
+    """The desired resources of the configured pattern."""
+    if config.pattern == "shared-nlb":
+        from .desired_shared import build_shared_desired
+
+        return build_shared_desired(config, inventory)
+    return build_per_broker_desired(config, inventory)
+
+
+def build_per_broker_desired(config: ClusterConfig, inventory: ClusterInventory) -> DesiredState:
     """nlb-per-broker: per broker one NLB, one target group + listener per scheme,
     one endpoint service."""
     arn = inventory.cluster_arn
     schemes = resolve_schemes(config, inventory)
-    subnets = frozenset(config.subnet_ids or inventory.client_subnet_ids)
-    if not subnets:
-        raise UnsupportedClusterError(f"cluster {arn} reports no client subnets")
+    subnets = resolve_subnets(config, inventory)
 
     load_balancers: dict[str, LoadBalancerSpec] = {}
     target_groups: dict[str, TargetGroupSpec] = {}
@@ -84,6 +101,7 @@ def build_desired(config: ClusterConfig, inventory: ClusterInventory) -> Desired
                 port=port,
                 target_group=tg_name,
                 tags=_tags(broker_tags(arn, bid)),
+                broker_id=bid,
             )
             listeners[listener.key] = listener
         services[lb_name] = EndpointServiceSpec(

@@ -6,7 +6,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from pydantic import BaseModel
+
+from .consumer_events import (
+    CONSUMER_EVENT_MODELS,
+    CONSUMER_EVENT_SOURCE,
+    ConsumerEndpoint,
+    ConsumerEndpointsReady,
+    ConsumerOffboarded,
+    ConsumerOffboardingRequested,
+    ConsumerOnboarded,
+    ConsumerOnboardingRequested,
+)
 from .events import EVENT_MODELS, EVENT_SOURCE, BrokerEndpoint, BrokerEndpointsChanged
 
 INTRO = f"""# Events
@@ -27,18 +40,54 @@ put on the bus before the record is updated, so a crash in between re-sends
 the same generation rather than losing the change.
 
 This file is generated from the Pydantic models in
-`layers/core/msk_privatelink/events.py` by
+`layers/core/msk_privatelink/events.py` and
+`layers/core/msk_privatelink/consumer_events.py` by
 `python -m msk_privatelink.event_docs`; a test fails when they differ.
 """
 
+CONSUMER_INTRO = f"""## Events between accounts
+
+The provider and each consumer account talk through event buses only; no
+role is assumed across accounts. A per-tenant rule on the provider bus sends
+the cluster's `BrokerEndpointsChanged` and the `Consumer*Requested` events for
+that account to the consumer's bus (`msk-privatelink-consumer` by default),
+whose policy admits `events:PutEvents` from the provider account only. The
+consumer stack's consumer-sync function answers on its own bus with
+`source: {CONSUMER_EVENT_SOURCE}`; a rule of the consumer stack forwards
+those answers to the provider bus. See [consumer.md](consumer.md).
+
+| detail-type | source | from -> to |
+|---|---|---|
+| `ConsumerOnboardingRequested` | `{EVENT_SOURCE}` | provider bus -> consumer bus |
+| `ConsumerOffboardingRequested` | `{EVENT_SOURCE}` | provider bus -> consumer bus |
+| `ConsumerEndpointsReady` | `{CONSUMER_EVENT_SOURCE}` | consumer bus -> provider bus |
+| `ConsumerOnboarded` | `{EVENT_SOURCE}` | provider bus (announcement) |
+| `ConsumerOffboarded` | `{EVENT_SOURCE}` | provider bus (announcement) |
+
+The consumer applies the view a request carries exactly as it applies
+`BrokerEndpointsChanged`: an older generation than the one in place changes
+nothing, and the answer then reports the generation in place. A request for
+another account or Region, or anything that fails validation, is refused
+before any AWS call and gets no answer (the provider's wait times out).
+"""
+
+ARN = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
+    "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+)
+CONSUMER = {
+    "cluster_arn": ARN,
+    "consumer_account_id": "111122223333",
+    "consumer_region": "us-east-1",
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+}
+SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
+TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAd1Example+TaskToken/Base64=="
+
 
 def example() -> BrokerEndpointsChanged:
-    arn = (
-        "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
-        "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
-    )
     return BrokerEndpointsChanged(
-        cluster_arn=arn,
+        cluster_arn=ARN,
         cluster_name="demo-cluster",
         region="us-east-1",
         pattern="nlb-per-broker",
@@ -47,7 +96,7 @@ def example() -> BrokerEndpointsChanged:
             BrokerEndpoint(
                 broker_id=1,
                 host_names=("b-1.democluster.abc123.c2.kafka.us-east-1.amazonaws.com",),
-                endpoint_service_name="com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0",
+                endpoint_service_name=SERVICE,
                 endpoint_service_id="vpce-svc-0123456789abcdef0",
                 ports={"sasl_iam": 9098},
             ),
@@ -55,19 +104,53 @@ def example() -> BrokerEndpointsChanged:
     )
 
 
+EXAMPLES: dict[str, Callable[[], BaseModel]] = {
+    "BrokerEndpointsChanged": example,
+    "ConsumerOnboardingRequested": lambda: ConsumerOnboardingRequested(
+        **CONSUMER,
+        subnet_ids=("subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60718"),
+        security_group_ids=("sg-0a1b2c3d4e5f60718",),
+        task_token=TOKEN,
+        generation=4,
+        endpoints=example(),
+    ),
+    "ConsumerOffboardingRequested": lambda: ConsumerOffboardingRequested(
+        **CONSUMER, task_token=TOKEN, generation=4
+    ),
+    "ConsumerEndpointsReady": lambda: ConsumerEndpointsReady(
+        **CONSUMER,
+        generation=4,
+        state="ready",
+        task_token=TOKEN,
+        endpoints=(
+            ConsumerEndpoint(service_name=SERVICE, vpc_endpoint_id="vpce-0f1e2d3c4b5a69788"),
+        ),
+    ),
+    "ConsumerOnboarded": lambda: ConsumerOnboarded(**CONSUMER, generation=4),
+    "ConsumerOffboarded": lambda: ConsumerOffboarded(**CONSUMER, generation=5),
+}
+
+
+def _section(model: type[BaseModel]) -> list[str]:
+    name = model.__name__
+    parts = [f"## `{name}` (detail-type `{name}`)\n"]
+    parts.append((model.__doc__ or "").strip() + "\n")
+    parts.append("Example `detail`:\n")
+    detail = EXAMPLES[name]().model_dump_json(by_alias=True)
+    parts.append("```json\n" + json.dumps(json.loads(detail), indent=2) + "\n```\n")
+    parts.append("JSON Schema of `detail`:\n")
+    schema = model.model_json_schema(by_alias=True)
+    parts.append("```json\n" + json.dumps(schema, indent=2, sort_keys=True) + "\n```\n")
+    return parts
+
+
 def render() -> str:
     parts = [INTRO]
     for model in EVENT_MODELS:
-        name = model.__name__
-        parts.append(f"## `{name}` (detail-type `{name}`)\n")
-        parts.append((model.__doc__ or "").strip() + "\n")
-        parts.append("Example `detail`:\n")
-        parts.append(
-            "```json\n" + json.dumps(json.loads(example().to_detail_json()), indent=2) + "\n```\n"
-        )
-        parts.append("JSON Schema of `detail`:\n")
-        schema = model.model_json_schema(by_alias=True)
-        parts.append("```json\n" + json.dumps(schema, indent=2, sort_keys=True) + "\n```\n")
+        parts += _section(model)
+    parts.append(CONSUMER_INTRO)
+    for consumer_model in CONSUMER_EVENT_MODELS:
+        parts += _section(consumer_model)
     return "\n".join(parts)
 
 

@@ -39,6 +39,16 @@ class BrokerEndpoint(_Detail):
     )
 
 
+class BootstrapEndpoint(_Detail):
+    """shared-nlb: the listeners that reach every broker, for clients' first connection."""
+
+    endpoint_service_name: str = Field(
+        description="The shared endpoint service (the same as every broker's)."
+    )
+    endpoint_service_id: str
+    ports: dict[str, int] = Field(description="Bootstrap listener port by auth scheme.")
+
+
 class BrokerEndpointsChanged(_Detail):
     """The set of broker endpoints of a cluster changed; consumers re-sync."""
 
@@ -49,15 +59,21 @@ class BrokerEndpointsChanged(_Detail):
     cluster_arn: str
     cluster_name: str
     region: str
-    pattern: Literal["nlb-per-broker"]
+    pattern: Literal["nlb-per-broker", "shared-nlb"]
     generation: int = Field(
         ge=1, description="Increases with every change; consumers drop older generations."
     )
     brokers: tuple[BrokerEndpoint, ...]
+    bootstrap: BootstrapEndpoint | None = Field(
+        default=None, description="shared-nlb only: the bootstrap listeners; null otherwise."
+    )
 
     def fingerprint(self) -> str:
         """Identity of the consumer-visible view, without the generation."""
-        view = self.model_dump(mode="json", by_alias=True, exclude={"generation"})
+        # Without an absent bootstrap block: nlb-per-broker views keep the
+        # fingerprints they had before the field existed (no re-publish).
+        exclude = {"generation"} | ({"bootstrap"} if self.bootstrap is None else set())
+        view = self.model_dump(mode="json", by_alias=True, exclude=exclude)
         return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
     def to_detail_json(self) -> str:

@@ -15,6 +15,11 @@ from .models import TRANSITIONAL_STATES, ClusterInventory, ClusterState
 from .plan import Change, Plan, Step
 from .resources import ActualState
 
+# shared-nlb: a broker no longer listed loses these (the load balancer stays).
+SHARED_BROKER_REMOVALS = frozenset(
+    {Step.DELETE_LISTENER, Step.DELETE_TARGET_GROUP, Step.DELETE_RECORD}
+)
+
 
 @dataclass(frozen=True)
 class GuardDecision:
@@ -36,7 +41,11 @@ def evaluate(
     actual: ActualState,
     inventory: ClusterInventory,
     guard: GuardConfig,
+    *,
+    shared: bool = False,
 ) -> GuardDecision:
+    """``shared``: the shared-nlb pattern, where a broker is removed with its
+    listeners, target groups and records rather than with a load balancer."""
     if not inventory.brokers:
         return GuardDecision(
             allowed=Plan(),
@@ -63,12 +72,23 @@ def evaluate(
             f"{inventory.expected_broker_count}: inventory looks incomplete"
         )
 
-    removed = frozenset(
-        c.broker_id
-        for c in plan.changes
-        if c.step is Step.DELETE_LOAD_BALANCER and c.broker_id is not None
-    )
-    existing = actual.broker_ids()
+    if shared:
+        listed_ids = frozenset(b.broker_id for b in inventory.brokers)
+        removed = frozenset(
+            c.broker_id
+            for c in plan.changes
+            if c.step in SHARED_BROKER_REMOVALS
+            and c.broker_id is not None
+            and c.broker_id not in listed_ids
+        )
+        existing = actual.served_broker_ids()
+    else:
+        removed = frozenset(
+            c.broker_id
+            for c in plan.changes
+            if c.step is Step.DELETE_LOAD_BALANCER and c.broker_id is not None
+        )
+        existing = actual.broker_ids()
     if existing and removed:
         share = len(removed) / len(existing)
         if share > guard.max_broker_removal_ratio:

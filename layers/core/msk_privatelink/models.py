@@ -76,6 +76,16 @@ class ClusterInventory:
     kafka_version: str
     expected_broker_count: int
     brokers: tuple[Broker, ...] = field(default_factory=tuple)
+    # The broker count an UpdateBrokerCount in progress leads to (read only
+    # while the cluster is UPDATING); None when no such operation runs.
+    target_broker_count: int | None = None
+    # From the same DescribeClusterV2 (advertised listeners reuse them rather
+    # than describing the cluster again): the configuration revision in
+    # force, the operation in progress and the version a cluster update needs.
+    configuration_arn: str | None = None
+    configuration_revision: int | None = None
+    active_operation_arn: str | None = None
+    current_version: str | None = None
 
     @property
     def region(self) -> str:

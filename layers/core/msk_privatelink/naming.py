@@ -27,6 +27,15 @@ TAG_LB_ATTRIBUTES = "msk-privatelink:attributes"
 # sweep reads them anyway, so a change made by hand is still repaired).
 TAG_PRINCIPALS_DIGEST = "msk-privatelink:principals-digest"
 
+# shared-nlb: which part of the shared load balancer a target group serves
+# ("broker" or "bootstrap"), and the VPC a provider hosted zone was made for.
+TAG_ROLE = "msk-privatelink:role"
+TAG_PROVIDER_VPC = "msk-privatelink:provider-vpc"
+# On the shared load balancer: the id of its provider hosted zone, written
+# after the zone is tagged. A no-op run trusts it instead of reading zone tags
+# (Route 53 refuses a second private zone of the same name in one VPC).
+TAG_PROVIDER_ZONE = "msk-privatelink:provider-zone"
+
 MAX_ELB_NAME = 32
 
 
@@ -50,6 +59,32 @@ def target_group_name(cluster_arn: str, broker_id: int, port: int) -> str:
     return _checked(f"{name_prefix(cluster_arn)}b{broker_id}-{port}")
 
 
+def shared_load_balancer_name(cluster_arn: str) -> str:
+    """shared-nlb: the one load balancer of a cluster."""
+    return _checked(f"{name_prefix(cluster_arn)}shared")
+
+
+def shared_target_group_name(cluster_arn: str, broker_id: int, listener_port: int) -> str:
+    """shared-nlb: one broker's target group behind listener ``listener_port``.
+
+    ``s`` rather than nlb-per-broker's ``b``: switching patterns never adopts
+    the other pattern's target groups.
+    """
+    return _checked(f"{name_prefix(cluster_arn)}s{broker_id}-{listener_port}")
+
+
+def bootstrap_target_group_name(cluster_arn: str, listener_port: int) -> str:
+    """shared-nlb: the target group holding every broker behind a bootstrap port."""
+    return _checked(f"{name_prefix(cluster_arn)}boot-{listener_port}")
+
+
+def provider_zone_caller_reference_prefix(cluster_arn: str, vpc_id: str, zone_name: str) -> str:
+    """CallerReference prefix of the provider hosted zone: an untagged zone
+    carrying it was created by a run that crashed before tagging it."""
+    digest = hashlib.sha256(f"provider|{cluster_arn}|{vpc_id}|{zone_name}".encode()).hexdigest()
+    return f"mpl-p{digest[:24]}-"
+
+
 def _checked(name: str) -> str:
     if len(name) > MAX_ELB_NAME:
         raise ValueError(f"generated ELB name {name!r} exceeds {MAX_ELB_NAME} characters")
@@ -66,6 +101,14 @@ def broker_tags(cluster_arn: str, broker_id: int) -> dict[str, str]:
 
 def target_group_tags(cluster_arn: str, broker_id: int, scheme: AuthScheme) -> dict[str, str]:
     return {**broker_tags(cluster_arn, broker_id), TAG_AUTH_SCHEME: scheme.value}
+
+
+def bootstrap_target_group_tags(cluster_arn: str, scheme: AuthScheme) -> dict[str, str]:
+    return {**ownership_tags(cluster_arn), TAG_AUTH_SCHEME: scheme.value, TAG_ROLE: "bootstrap"}
+
+
+def provider_zone_tags(cluster_arn: str, vpc_id: str) -> dict[str, str]:
+    return {**ownership_tags(cluster_arn), TAG_PROVIDER_VPC: vpc_id}
 
 
 def is_owned(tags: dict[str, str], cluster_arn: str) -> bool:

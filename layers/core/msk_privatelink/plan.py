@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
 
 from .resources import (
+    AliasRecordSpec,
     EndpointServiceSpec,
+    HostedZoneSpec,
     ListenerSpec,
     LoadBalancerSpec,
     Target,
@@ -20,6 +23,8 @@ class Step(IntEnum):
 
     New targets are registered (20) long before old ones are deregistered (60),
     so a broker whose address moves is never without a registered target.
+    DNS (shared-nlb's provider zone) follows the listeners and endpoint
+    services it leads to, and goes first among the deletes.
     """
 
     CREATE_TARGET_GROUP = 10
@@ -32,7 +37,11 @@ class Step(IntEnum):
     CREATE_ENDPOINT_SERVICE = 50
     UPDATE_ENDPOINT_SERVICE = 55
     UPDATE_ENDPOINT_PERMISSIONS = 56
+    CREATE_HOSTED_ZONE = 57
+    UPSERT_RECORD = 58
     DEREGISTER_TARGETS = 60
+    DELETE_RECORD = 62
+    DELETE_HOSTED_ZONE = 64
     DELETE_ENDPOINT_SERVICE = 70
     DELETE_LISTENER = 80
     DELETE_LOAD_BALANCER = 90
@@ -62,7 +71,11 @@ _ACTIONS = {
     Step.CREATE_ENDPOINT_SERVICE: "create",
     Step.UPDATE_ENDPOINT_SERVICE: "update",
     Step.UPDATE_ENDPOINT_PERMISSIONS: "update",
+    Step.CREATE_HOSTED_ZONE: "create",
+    Step.UPSERT_RECORD: "upsert",
     Step.DEREGISTER_TARGETS: "deregister",
+    Step.DELETE_RECORD: "delete",
+    Step.DELETE_HOSTED_ZONE: "delete",
     Step.DELETE_ENDPOINT_SERVICE: "delete",
     Step.DELETE_LISTENER: "delete",
     Step.DELETE_LOAD_BALANCER: "delete",
@@ -79,7 +92,11 @@ _KINDS = {
     Step.CREATE_ENDPOINT_SERVICE: "endpoint-service",
     Step.UPDATE_ENDPOINT_SERVICE: "endpoint-service",
     Step.UPDATE_ENDPOINT_PERMISSIONS: "endpoint-service",
+    Step.CREATE_HOSTED_ZONE: "hosted-zone",
+    Step.UPSERT_RECORD: "record",
     Step.DEREGISTER_TARGETS: "targets",
+    Step.DELETE_RECORD: "record",
+    Step.DELETE_HOSTED_ZONE: "hosted-zone",
     Step.DELETE_ENDPOINT_SERVICE: "endpoint-service",
     Step.DELETE_LISTENER: "listener",
     Step.DELETE_LOAD_BALANCER: "load-balancer",
@@ -88,6 +105,8 @@ _KINDS = {
 DESTRUCTIVE_STEPS = frozenset(
     {
         Step.DEREGISTER_TARGETS,
+        Step.DELETE_RECORD,
+        Step.DELETE_HOSTED_ZONE,
         Step.DELETE_ENDPOINT_SERVICE,
         Step.DELETE_LISTENER,
         Step.DELETE_LOAD_BALANCER,
@@ -117,7 +136,14 @@ def change_dict(step: _StepLike, key: str, broker_id: int | None, detail: str) -
     }
 
 
-Spec = TargetGroupSpec | LoadBalancerSpec | ListenerSpec | EndpointServiceSpec
+Spec = (
+    TargetGroupSpec
+    | LoadBalancerSpec
+    | ListenerSpec
+    | EndpointServiceSpec
+    | HostedZoneSpec
+    | AliasRecordSpec
+)
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,8 @@ class Change:
     acceptance_required: bool | None = None
     subnet_ids: frozenset[str] = frozenset()
     target_group: str | None = None
+    # A record set exactly as read, for DELETE_RECORD (Route 53 wants it repeated).
+    record: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def destructive(self) -> bool:

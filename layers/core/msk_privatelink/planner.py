@@ -2,7 +2,7 @@
 
 For every kind: desired only -> create, both -> maybe update, actual only ->
 delete. Resources of held brokers (listed by MSK without an address yet) are
-never updated or deleted.
+never updated or deleted; their address stays in a bootstrap target group.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .plan import Change, Plan, Step
-from .resources import ActualState, DesiredState, Target
+from .resources import ActualState, DesiredState, HostedZoneState, Target
+
+
+def normalize_dns(name: str) -> str:
+    return name.strip().rstrip(".").lower()
 
 
 def _fmt(items: Iterable[object]) -> str:
@@ -25,11 +29,23 @@ def compute_plan(desired: DesiredState, actual: ActualState) -> Plan:
     deleted_lbs = {c.key for c in lb_changes if c.step is Step.DELETE_LOAD_BALANCER}
     changes += _listeners(desired, actual, deleted_lbs)
     changes += _endpoint_services(desired, actual)
+    changes += _dns(desired, actual)
     return Plan.of(changes)
+
+
+def _held_ips(desired: DesiredState, actual: ActualState) -> frozenset[str]:
+    """Addresses of held brokers, as their own target groups hold them."""
+    return frozenset(
+        t.ip
+        for tg in actual.target_groups.values()
+        if tg.broker_id is not None and tg.broker_id in desired.held_broker_ids
+        for t in tg.targets
+    )
 
 
 def _target_groups(desired: DesiredState, actual: ActualState) -> list[Change]:
     changes: list[Change] = []
+    held_ips = _held_ips(desired, actual) if desired.held_broker_ids else frozenset()
     for name, tg in desired.target_groups.items():
         current = actual.target_groups.get(name)
         to_remove: frozenset[Target] = frozenset()
@@ -40,6 +56,10 @@ def _target_groups(desired: DesiredState, actual: ActualState) -> list[Change]:
             to_add = tg.targets
         else:
             to_add, to_remove = tg.targets - current.targets, current.targets - tg.targets
+            if tg.broker_id is not None and tg.broker_id in desired.held_broker_ids:
+                to_remove = frozenset()
+            elif tg.role == "bootstrap":
+                to_remove = frozenset(t for t in to_remove if t.ip not in held_ips)
         if to_add:
             changes.append(
                 Change(Step.REGISTER_TARGETS, name, tg.broker_id, _fmt(to_add), targets=to_add)
@@ -122,7 +142,11 @@ def _listeners(desired: DesiredState, actual: ActualState, deleted_lbs: set[str]
     changes: list[Change] = []
     for key, listener in desired.listeners.items():
         current = actual.listeners.get(key)
-        broker_id = desired.load_balancers[listener.load_balancer].broker_id
+        broker_id = (
+            listener.broker_id
+            if listener.broker_id is not None
+            else desired.load_balancers[listener.load_balancer].broker_id
+        )
         if current is None:
             changes.append(
                 Change(
@@ -151,6 +175,10 @@ def _listeners(desired: DesiredState, actual: ActualState, deleted_lbs: set[str]
             continue
         owner = actual.load_balancers.get(existing.load_balancer)
         owner_id = owner.broker_id if owner else None
+        if owner_id is None and existing.target_group is not None:
+            # A shared load balancer's listener belongs to the broker of its target group.
+            target = actual.target_groups.get(existing.target_group)
+            owner_id = target.broker_id if target else None
         if owner_id in desired.held_broker_ids:
             continue
         changes.append(Change(Step.DELETE_LISTENER, key, owner_id, "", resource_id=existing.arn))
@@ -255,4 +283,89 @@ def _endpoint_services(desired: DesiredState, actual: ActualState) -> list[Chang
                     resource_id=existing.service_id,
                 )
             )
+    return changes
+
+
+def _primary_zone(desired: DesiredState, actual: ActualState) -> HostedZoneState | None:
+    spec = desired.hosted_zone
+    if spec is None:
+        return None
+    same_name = [z for z in actual.hosted_zones if z.name == spec.name]
+    return min(same_name, key=lambda z: (not z.tagged, z.zone_id)) if same_name else None
+
+
+def _dns(desired: DesiredState, actual: ActualState) -> list[Change]:
+    """shared-nlb's provider zone: one per cluster, an alias per broker name."""
+    if not desired.manages_zone:
+        return []
+    spec = desired.hosted_zone
+    if spec is not None and spec.name in actual.foreign_zone_names:
+        # Someone else's zone holds the cluster's domain in this VPC: leave DNS alone.
+        return []
+    changes: list[Change] = []
+    primary = _primary_zone(desired, actual)
+    for zone in actual.hosted_zones:
+        if zone is primary:
+            continue
+        # A leftover (zone switched off, or a duplicate): records first, then the zone.
+        for leftover in zone.records.values():
+            changes.append(
+                Change(
+                    Step.DELETE_RECORD,
+                    leftover.name,
+                    leftover.broker_id,
+                    f"{leftover.type} in {zone.zone_id}",
+                    resource_id=zone.zone_id,
+                    record=leftover.raw,
+                )
+            )
+        changes.append(
+            Change(Step.DELETE_HOSTED_ZONE, zone.name, None, zone.zone_id, resource_id=zone.zone_id)
+        )
+    if spec is None:
+        return changes
+    zone_id = primary.zone_id if primary else None
+    owner = actual.load_balancers.get(spec.load_balancer)
+    unmarked = owner is not None and owner.zone_marker != zone_id
+    if primary is None or not primary.tagged or unmarked:
+        if primary is None:
+            detail = "private, cluster VPC"
+        elif not primary.tagged:
+            detail = f"tag {primary.zone_id}"
+        else:
+            detail = f"record {primary.zone_id} on {spec.load_balancer}"
+        changes.append(
+            Change(Step.CREATE_HOSTED_ZONE, spec.name, None, detail, spec=spec, resource_id=zone_id)
+        )
+    current_records = primary.records if primary else {}
+    for name, record in desired.records.items():
+        lb = actual.load_balancers.get(record.load_balancer)
+        want = normalize_dns(lb.dns_name) if lb is not None and lb.dns_name else None
+        current = current_records.get(name)
+        if current is None or current.type != "A" or want is None or current.alias_dns_name != want:
+            changes.append(
+                Change(
+                    Step.UPSERT_RECORD,
+                    name,
+                    record.broker_id,
+                    f"A alias -> {record.load_balancer}",
+                    spec=record,
+                    resource_id=zone_id,
+                )
+            )
+    for name, current in current_records.items():
+        if name in desired.records or current.type != "A":
+            continue
+        if current.broker_id is not None and current.broker_id in desired.held_broker_ids:
+            continue
+        changes.append(
+            Change(
+                Step.DELETE_RECORD,
+                name,
+                current.broker_id,
+                "A alias",
+                resource_id=zone_id,
+                record=current.raw,
+            )
+        )
     return changes

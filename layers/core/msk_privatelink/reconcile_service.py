@@ -1,4 +1,12 @@
-"""What the reconciler handler calls: the reconcile stack around the core."""
+"""What the reconciler handler calls: the reconcile stack around the core.
+
+The configuration it reconciles is the operator's document plus the
+admitted tenants of the cluster (onboarding/tenancy.py): without the merge a
+reconcile would revoke every consumer the onboarding workflow allowed, and
+endpoint services created by a scale-out would come up without them. The
+merge happens before the plan, so new services carry every admitted tenant
+before BrokerEndpointsChanged announces them.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,37 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .advertised_service import BrokerOverrideCall
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
+from .aws.kafka_admin_invoke import LambdaBrokerOverride
 from .aws.lease import ClusterLeases
 from .aws.publisher import EndpointsPublisher
+from .aws.tenants import TenantRegistry
+from .config import ClusterConfig
+from .onboarding.settings import tenant_table_from_env
+from .onboarding.tenancy import with_tenants
 from .reconcile import ReconcileOutcome, Reconciler
 from .settings import ReconcilerSettings
 from .triggers import ReconcileRequest
 
 
 class ReconcileService:
-    def __init__(self, clients: AwsClients, settings: ReconcilerSettings) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        settings: ReconcilerSettings,
+        tenants: TenantRegistry | None = None,
+        broker_override: BrokerOverrideCall | None = None,
+    ) -> None:
+        """``broker_override``: the call broker-override clusters use; by default
+        the stack's Kafka admin function (KAFKA_ADMIN_FUNCTION_NAME). Without
+        either, a broker-override cluster is refused with a ConfigError."""
         self._sqs = clients.sqs
+        if tenants is None:
+            table = tenant_table_from_env()
+            tenants = TenantRegistry(clients.dynamodb, table) if table else None
+        self.tenants = tenants
         self._retry_delay = settings.retry_delay_seconds
         self.store = ConfigStore(clients.ssm, settings.config_parameter_prefix)
         publisher = EndpointsPublisher(
@@ -26,13 +53,30 @@ class ReconcileService:
         leases = ClusterLeases(
             clients.dynamodb, settings.state_table_name, seconds=settings.lease_seconds
         )
-        self.reconciler = Reconciler(clients, publisher, leases=leases)
+        self.publisher = publisher
+        if broker_override is None and settings.kafka_admin_function_name:
+            broker_override = LambdaBrokerOverride(
+                clients.lambda_, settings.kafka_admin_function_name
+            )
+        self.reconciler = Reconciler(
+            clients, publisher, leases=leases, broker_override=broker_override
+        )
+
+    def effective_config(self, cluster_arn: str) -> ClusterConfig:
+        """The stored configuration with the cluster's admitted tenants merged in."""
+        config = self.store.get(cluster_arn)
+        if self.tenants is None:
+            return config
+        return with_tenants(config, self.tenants.for_cluster(cluster_arn))
+
+    def reconcile_cluster(self, cluster_arn: str, *, deep: bool = False) -> ReconcileOutcome:
+        return self.reconciler.reconcile(self.effective_config(cluster_arn), deep=deep)
 
     def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
         # The scheduled sweep is the deep check: it re-reads what event-driven
         # runs trust from marker tags, so changes made by hand are repaired.
         deep = request.trigger == "schedule"
-        return self.reconciler.reconcile(self.store.get(request.cluster_arn), deep=deep)
+        return self.reconcile_cluster(request.cluster_arn, deep=deep)
 
     def retry_soon(self, records: list[dict[str, Any]]) -> None:
         """Shorten the visibility timeout of failed SQS records (best effort)."""

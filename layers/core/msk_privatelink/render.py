@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .guard import GuardDecision
+from .naming import shared_load_balancer_name
 from .plan import Plan
 from .reconcile import Assessment
 
@@ -48,8 +49,12 @@ def render_status(a: Assessment) -> str:
     inv = a.inventory
     pending = {c.broker_id for c in a.plan.changes}
     rows = []
+    # shared-nlb: every broker is behind the one shared load balancer.
+    shared = a.actual.load_balancers.get(shared_load_balancer_name(inv.cluster_arn))
     for b in inv.brokers:
-        lb = next((x for x in a.actual.load_balancers.values() if x.broker_id == b.broker_id), None)
+        lb = next(
+            (x for x in a.actual.load_balancers.values() if x.broker_id == b.broker_id), shared
+        )
         svc = a.actual.endpoint_services.get(lb.name) if lb else None
         targets = sorted(
             str(t)

@@ -2,13 +2,18 @@
 
 Keys: a load balancer and a target group by their deterministic name, a
 listener by ``<load balancer name>:<port>``, an endpoint service by the name
-of the load balancer it fronts.
+of the load balancer it fronts, a provider hosted zone by its name, an alias
+record by its record name.
+
+``broker_id`` is ``None`` for what serves no single broker: shared-nlb's load
+balancer and endpoint service, its bootstrap target groups and listeners.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from .models import AuthScheme
 
@@ -36,18 +41,20 @@ class Target:
 @dataclass(frozen=True)
 class TargetGroupSpec:
     name: str
-    broker_id: int
+    broker_id: int | None
     scheme: AuthScheme
     port: int
     vpc_id: str
     targets: frozenset[Target]
     tags: tuple[tuple[str, str], ...]
+    # "bootstrap": holds every broker (shared-nlb); "broker": exactly one.
+    role: Literal["broker", "bootstrap"] = "broker"
 
 
 @dataclass(frozen=True)
 class LoadBalancerSpec:
     name: str
-    broker_id: int
+    broker_id: int | None
     subnet_ids: frozenset[str]
     tags: tuple[tuple[str, str], ...]
     attributes: tuple[tuple[str, str], ...] = LOAD_BALANCER_ATTRIBUTES
@@ -63,6 +70,7 @@ class ListenerSpec:
     port: int
     target_group: str
     tags: tuple[tuple[str, str], ...] = ()
+    broker_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -72,7 +80,7 @@ class ListenerSpec:
 @dataclass(frozen=True)
 class EndpointServiceSpec:
     load_balancer: str
-    broker_id: int
+    broker_id: int | None
     acceptance_required: bool
     allowed_principals: frozenset[str]
     # Consumer Regions other than the cluster's own.
@@ -85,6 +93,28 @@ def listener_key(load_balancer: str, port: int) -> str:
 
 
 @dataclass(frozen=True)
+class HostedZoneSpec:
+    """shared-nlb: a private zone for the cluster's own domain in the cluster VPC."""
+
+    name: str
+    vpc_id: str
+    vpc_region: str
+    tags: tuple[tuple[str, str], ...]
+    # The load balancer whose marker tag records the zone's id.
+    load_balancer: str = ""
+
+
+@dataclass(frozen=True)
+class AliasRecordSpec:
+    """An ``A`` alias from a broker host name to a load balancer."""
+
+    name: str
+    zone: str
+    broker_id: int
+    load_balancer: str
+
+
+@dataclass(frozen=True)
 class DesiredState:
     cluster_arn: str
     load_balancers: Mapping[str, LoadBalancerSpec] = field(default_factory=dict)
@@ -93,6 +123,11 @@ class DesiredState:
     endpoint_services: Mapping[str, EndpointServiceSpec] = field(default_factory=dict)
     # Brokers listed without an address yet: whatever exists for them stays.
     held_broker_ids: frozenset[int] = frozenset()
+    hosted_zone: HostedZoneSpec | None = None
+    records: Mapping[str, AliasRecordSpec] = field(default_factory=dict)
+    # True for shared-nlb: the provider zone is read and planned (also to
+    # remove it when provider_zone was switched off).
+    manages_zone: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +139,9 @@ class LoadBalancerState:
     attributes_token: str | None
     dns_name: str
     state: str
+    canonical_zone_id: str = ""
+    # shared-nlb: the provider zone id recorded on it (TAG_PROVIDER_ZONE).
+    zone_marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +185,26 @@ class EndpointServiceState:
 
 
 @dataclass(frozen=True)
+class AliasRecordState:
+    name: str
+    type: str
+    # Normalized (lower case, no trailing dot); None for a non-alias record.
+    alias_dns_name: str | None
+    broker_id: int | None
+    # The record set exactly as read: a DELETE must repeat it.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class HostedZoneState:
+    zone_id: str
+    name: str
+    # False: recognized by its CallerReference only (a crash before tagging).
+    tagged: bool
+    records: Mapping[str, AliasRecordState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ActualState:
     cluster_arn: str
     load_balancers: Mapping[str, LoadBalancerState] = field(default_factory=dict)
@@ -155,8 +213,18 @@ class ActualState:
     endpoint_services: Mapping[str, EndpointServiceState] = field(default_factory=dict)
     # Resources carrying one of our names without our tags: never touched.
     conflicts: tuple[str, ...] = ()
+    # Our provider hosted zones (shared-nlb), and names of zones in the
+    # cluster VPC that hold the cluster's domain but are not ours.
+    hosted_zones: tuple[HostedZoneState, ...] = ()
+    foreign_zone_names: frozenset[str] = frozenset()
 
     def broker_ids(self) -> frozenset[int]:
         return frozenset(
             lb.broker_id for lb in self.load_balancers.values() if lb.broker_id is not None
+        )
+
+    def served_broker_ids(self) -> frozenset[int]:
+        """Brokers with a target group of their own (shared-nlb's unit of removal)."""
+        return frozenset(
+            tg.broker_id for tg in self.target_groups.values() if tg.broker_id is not None
         )

@@ -71,3 +71,6 @@ class ReconcilerSettings(_EnvSettings):
     # Longer than the function timeout, so a live run never loses its lease;
     # a crashed run blocks its cluster for at most this long.
     lease_seconds: int = 300
+    # The Kafka admin function (broker-override); None when the stack has
+    # none (no KafkaAdminSubnetIds), which broker-override clusters refuse.
+    kafka_admin_function_name: str | None = None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from .events import BrokerEndpoint, BrokerEndpointsChanged
+from .events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
 from .models import BROKER_PORTS, ClusterInventory
-from .naming import load_balancer_name
+from .naming import load_balancer_name, shared_load_balancer_name
 from .resources import ActualState
 
 SCHEME_BY_PORT = {port: scheme for scheme, port in BROKER_PORTS.items()}
 
 
 def endpoints_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEndpointsChanged:
+    if shared_load_balancer_name(inventory.cluster_arn) in actual.load_balancers:
+        return _shared_view(inventory, actual)
     brokers: list[BrokerEndpoint] = []
     for broker in inventory.brokers:
         lb_name = load_balancer_name(inventory.cluster_arn, broker.broker_id)
@@ -39,4 +41,54 @@ def endpoints_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEn
         # Placeholder: the publisher assigns the real generation.
         generation=1,
         brokers=tuple(brokers),
+    )
+
+
+def _shared_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEndpointsChanged:
+    """shared-nlb: one service; per broker the ports of the listeners whose
+    target group is that broker's, and the bootstrap listeners."""
+    lb_name = shared_load_balancer_name(inventory.cluster_arn)
+    service = actual.endpoint_services.get(lb_name)
+    by_broker: dict[int, dict[str, int]] = {}
+    bootstrap: dict[str, int] = {}
+    for listener in actual.listeners.values():
+        if listener.load_balancer != lb_name or listener.target_group is None:
+            continue
+        tg = actual.target_groups.get(listener.target_group)
+        scheme = SCHEME_BY_PORT.get(tg.port) if tg is not None else None
+        if tg is None or scheme is None:
+            continue
+        if tg.broker_id is None:
+            bootstrap[scheme.value] = listener.port
+        else:
+            by_broker.setdefault(tg.broker_id, {})[scheme.value] = listener.port
+    brokers: list[BrokerEndpoint] = []
+    if service is not None:
+        for broker in inventory.brokers:
+            ports = by_broker.get(broker.broker_id)
+            if not ports:
+                continue
+            brokers.append(
+                BrokerEndpoint(
+                    broker_id=broker.broker_id,
+                    host_names=broker.endpoints,
+                    endpoint_service_name=service.service_name,
+                    endpoint_service_id=service.service_id,
+                    ports=dict(sorted(ports.items())),
+                )
+            )
+    return BrokerEndpointsChanged(
+        cluster_arn=inventory.cluster_arn,
+        cluster_name=inventory.cluster_name,
+        region=inventory.region,
+        pattern="shared-nlb",
+        generation=1,
+        brokers=tuple(brokers),
+        bootstrap=BootstrapEndpoint(
+            endpoint_service_name=service.service_name,
+            endpoint_service_id=service.service_id,
+            ports=dict(sorted(bootstrap.items())),
+        )
+        if service is not None and bootstrap
+        else None,
     )

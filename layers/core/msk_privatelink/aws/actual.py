@@ -17,6 +17,7 @@ from ..naming import (
     TAG_BROKER_ID,
     TAG_LB_ATTRIBUTES,
     TAG_PRINCIPALS_DIGEST,
+    TAG_PROVIDER_ZONE,
     is_owned,
     name_prefix,
     principals_digest,
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 DESCRIBE_TAGS_BATCH = 20
-TARGET_GROUP_NAME_RE = re.compile(r"-b(\d+)-\d+$")
+# nlb-per-broker's "-b<id>-<port>" and shared-nlb's "-s<id>-<port>".
+TARGET_GROUP_NAME_RE = re.compile(r"-[bs](\d+)-\d+$")
 # Endpoint services on their way out are gone for planning purposes; their
 # load balancer is deleted once the service deletion has finished.
 GONE_SERVICE_STATES = frozenset({"Deleting", "Deleted"})
@@ -132,6 +134,8 @@ class ActualStateReader:
                     attributes_token=lb_tags.get(TAG_LB_ATTRIBUTES),
                     dns_name=lb.get("DNSName", ""),
                     state=lb.get("State", {}).get("Code", "unknown"),
+                    canonical_zone_id=lb.get("CanonicalHostedZoneId", ""),
+                    zone_marker=lb_tags.get(TAG_PROVIDER_ZONE),
                 )
             )
         return owned, conflicts

@@ -16,6 +16,7 @@ from ..errors import AwsCallError, MskPrivateLinkError, OwnershipConflictError
 from ..naming import (
     TAG_LB_ATTRIBUTES,
     TAG_PRINCIPALS_DIGEST,
+    TAG_PROVIDER_ZONE,
     client_token,
     is_owned,
     principals_digest,
@@ -24,16 +25,19 @@ from ..plan import Change, Plan, Step
 from ..resources import (
     ActualState,
     EndpointServiceSpec,
+    HostedZoneSpec,
     ListenerSpec,
     LoadBalancerSpec,
     TargetGroupSpec,
 )
 from .errors import error_code, translate
+from .provider_zone import ProviderZoneWriter
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_elbv2.type_defs import TagTypeDef, TargetDescriptionTypeDef
+    from mypy_boto3_route53 import Route53Client
 
     from ..resources import Target
 
@@ -63,12 +67,16 @@ class PlanApplier:
         elbv2: ElasticLoadBalancingv2Client,
         ec2: EC2Client,
         on_change: Callable[[Change], None] | None = None,
+        route53: Callable[[], Route53Client] | None = None,
     ) -> None:
         self._elbv2 = elbv2
         self._ec2 = ec2
         self._on_change = on_change
+        self._zone = ProviderZoneWriter(route53)
         self._cluster_arn = ""
         self._lb_arns: dict[str, str] = {}
+        # (DNS name, canonical hosted zone id) by load balancer name, for aliases.
+        self._lb_aliases: dict[str, tuple[str, str]] = {}
         self._tg_arns: dict[str, str] = {}
         self._service_ids: dict[str, str] = {}
         self._unverified_tgs: dict[str, str] = {}
@@ -78,7 +86,17 @@ class PlanApplier:
         """Apply every change in order; the first failure stops the run."""
         self._start(actual)
         result = ApplyResult()
+        upserts = [c for c in plan.changes if c.step is Step.UPSERT_RECORD]
         for change in plan.changes:
+            if change.step is Step.UPSERT_RECORD:
+                # Every record in one Route 53 change batch (its rate limit is
+                # per account), when the first of them comes up.
+                if change is upserts[0]:
+                    self._zone.upsert_records(upserts, self._lb_alias)
+                    for done in upserts:
+                        self._notify(done)
+                        result.applied.append(done)
+                continue
             self._run(change)
             result.applied.append(change)
         return result
@@ -113,10 +131,17 @@ class PlanApplier:
         self._lb_arns = {k: v.arn for k, v in actual.load_balancers.items()}
         self._tg_arns = {k: v.arn for k, v in actual.target_groups.items()}
         self._service_ids = {k: v.service_id for k, v in actual.endpoint_services.items()}
+        self._lb_aliases = {
+            k: (v.dns_name, v.canonical_zone_id) for k, v in actual.load_balancers.items()
+        }
         self._cluster_arn = actual.cluster_arn
+        self._zone.start(actual.cluster_arn, actual.hosted_zones)
 
     def _run(self, change: Change) -> None:
         self._handlers[change.step](change)
+        self._notify(change)
+
+    def _notify(self, change: Change) -> None:
         if self._on_change is not None:
             self._on_change(change)
 
@@ -132,7 +157,11 @@ class PlanApplier:
             Step.CREATE_ENDPOINT_SERVICE: self._create_endpoint_service,
             Step.UPDATE_ENDPOINT_SERVICE: self._update_endpoint_service,
             Step.UPDATE_ENDPOINT_PERMISSIONS: self._update_permissions,
+            Step.CREATE_HOSTED_ZONE: self._create_hosted_zone,
+            Step.UPSERT_RECORD: lambda c: self._zone.upsert_records([c], self._lb_alias),
             Step.DEREGISTER_TARGETS: self._deregister_targets,
+            Step.DELETE_RECORD: self._zone.delete_record,
+            Step.DELETE_HOSTED_ZONE: self._zone.delete_zone,
             Step.DELETE_ENDPOINT_SERVICE: self._delete_endpoint_service,
             Step.DELETE_LISTENER: self._delete_listener,
             Step.DELETE_LOAD_BALANCER: self._delete_load_balancer,
@@ -146,6 +175,12 @@ class PlanApplier:
         if arn is None:
             raise AwsCallError(f"load balancer {name} is not known; the next run will retry")
         return arn
+
+    def _lb_alias(self, name: str) -> tuple[str, str]:
+        alias = self._lb_aliases.get(name)
+        if alias is None or not alias[0] or not alias[1]:
+            raise AwsCallError(f"load balancer {name} has no DNS name yet; the next run will retry")
+        return alias
 
     def _tg_arn(self, name: str) -> str:
         arn = self._tg_arns.get(name)
@@ -218,13 +253,14 @@ class PlanApplier:
                 IpAddressType="ipv4",
                 Tags=_tag_list(spec.tags),
             )
-            self._lb_arns[spec.name] = created["LoadBalancers"][0]["LoadBalancerArn"]
+            lb = created["LoadBalancers"][0]
         except ClientError as exc:
             if error_code(exc) != "DuplicateLoadBalancerName":
                 raise translate(exc, f"CreateLoadBalancer {spec.name}") from exc
-            found = self._elbv2.describe_load_balancers(Names=[spec.name])["LoadBalancers"][0]
-            self._adopt("load balancer", found["LoadBalancerArn"], spec.name)
-            self._lb_arns[spec.name] = found["LoadBalancerArn"]
+            lb = self._elbv2.describe_load_balancers(Names=[spec.name])["LoadBalancers"][0]
+            self._adopt("load balancer", lb["LoadBalancerArn"], spec.name)
+        self._lb_arns[spec.name] = lb["LoadBalancerArn"]
+        self._lb_aliases[spec.name] = (lb.get("DNSName", ""), lb.get("CanonicalHostedZoneId", ""))
 
     def _configure_load_balancer(self, change: Change) -> None:
         spec = change.spec
@@ -364,6 +400,21 @@ class PlanApplier:
             )
         except ClientError as exc:
             raise translate(exc, f"ModifyVpcEndpointServicePermissions {change.key}") from exc
+
+    def _create_hosted_zone(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, HostedZoneSpec)
+        zone_id = self._zone.create_zone(change)
+        if not spec.load_balancer:
+            return
+        try:
+            # Last: the marker says the zone exists and is tagged as ours.
+            self._elbv2.add_tags(
+                ResourceArns=[self._lb_arn(spec.load_balancer)],
+                Tags=[{"Key": TAG_PROVIDER_ZONE, "Value": zone_id}],
+            )
+        except ClientError as exc:
+            raise translate(exc, f"AddTags {spec.load_balancer}") from exc
 
     # -- deletes -------------------------------------------------------------
 

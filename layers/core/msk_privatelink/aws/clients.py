@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kafka import KafkaClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
@@ -30,6 +31,13 @@ BOTO_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra=f"msk-privatelink/{__version__}",
+)
+
+# Invoke (RequestResponse) of the Kafka admin function waits for the function:
+# the read timeout must outlast its 60 s timeout, or botocore would give up
+# and invoke it again while the first call still runs.
+INVOKE_CONFIG = BOTO_CONFIG.merge(
+    Config(read_timeout=90, retries={"mode": "standard", "max_attempts": 3})
 )
 
 
@@ -80,3 +88,8 @@ class AwsClients:
     @cached_property
     def sqs(self) -> SQSClient:
         return self._session.client("sqs", region_name=self.region, config=BOTO_CONFIG)
+
+    @cached_property
+    def lambda_(self) -> LambdaClient:
+        # broker-override: the Kafka admin function runs in the cluster's VPC.
+        return self._session.client("lambda", region_name=self.region, config=INVOKE_CONFIG)

@@ -24,7 +24,7 @@ from ..consumer_sync import (
     normalize_dns,
     zone_caller_reference_prefix,
 )
-from ..errors import AwsCallError
+from ..errors import AwsCallError, TerminalError
 from ..naming import (
     TAG_BROKER_ID,
     TAG_CLUSTER_ARN,
@@ -48,6 +48,18 @@ from .consumer_state import (
 )
 
 logger = logging.getLogger(__name__)
+
+# States an endpoint never leaves for a serving one: a create answered with
+# such an endpoint got an old one back for its token.
+DEAD_ENDPOINT_STATES = GONE_ENDPOINT_STATES | {"rejected", "failed", "expired"}
+# Dead endpoints one request may walk past: each was made by this very request
+# and removed since (by hand, or rejected and replaced).
+MAX_TOKEN_REUSES = 20
+
+
+class ClientTokensExhaustedError(TerminalError):
+    """Every client token of this request names an endpoint that cannot serve;
+    retrying the request walks the same chain, a new request starts afresh."""
 
 
 def _batch_key(index: int, change: ConsumerChange) -> tuple[str, str]:
@@ -84,15 +96,21 @@ class ConsumerApplier:
         self._cluster_arn = ""
         self._vpc_id = ""
         self._generation = 0
+        self._attempt = ""
         self._zone_ids: dict[str, str] = {}
         self._targets: dict[str, AliasTarget] = {}
 
     def apply(
-        self, plan: ConsumerPlan, actual: ConsumerActual, generation: int
+        self, plan: ConsumerPlan, actual: ConsumerActual, generation: int, attempt: str = ""
     ) -> list[ConsumerChange]:
+        """``attempt`` names the request being served (the same for a retry
+        of it after a crash, different for the next request): it goes into
+        every endpoint's client token, so a later attempt never gets back an
+        endpoint an earlier one made (and the provider rejected since)."""
         self._cluster_arn = actual.cluster_arn
         self._vpc_id = actual.vpc_id
         self._generation = generation
+        self._attempt = attempt
         self._zone_ids = {z.name: z.zone_id for z in actual.zones}
         self._targets = {}
         applied: list[ConsumerChange] = []
@@ -138,6 +156,7 @@ class ConsumerApplier:
             ",".join(sorted(spec.subnet_ids)),
             ",".join(sorted(spec.security_group_ids)),
             *change.replaces,
+            *([self._attempt] if self._attempt else []),
         ]
         kwargs: dict[str, Any] = {
             "VpcEndpointType": "Interface",
@@ -152,10 +171,15 @@ class ConsumerApplier:
                     "Tags": [
                         {"Key": TAG_MANAGED_BY, "Value": PROJECT},
                         {"Key": TAG_CLUSTER_ARN, "Value": self._cluster_arn},
-                        {"Key": TAG_BROKER_ID, "Value": str(spec.broker_id)},
+                        *(
+                            [{"Key": TAG_BROKER_ID, "Value": str(spec.broker_id)}]
+                            if spec.broker_id is not None
+                            else []
+                        ),
                         {
                             "Key": "Name",
-                            "Value": f"mpl-{cluster_token(self._cluster_arn)}-b{spec.broker_id}",
+                            "Value": f"mpl-{cluster_token(self._cluster_arn)}-"
+                            + (f"b{spec.broker_id}" if spec.broker_id is not None else "shared"),
                         },
                     ],
                 }
@@ -170,12 +194,21 @@ class ConsumerApplier:
             created = self._ec2.create_vpc_endpoint(
                 ClientToken=client_token(*token_parts), **kwargs
             )["VpcEndpoint"]
-            if created.get("State", "").lower() in GONE_ENDPOINT_STATES:
-                # The token named an endpoint deleted since (by hand): a new one.
+            reused = 0
+            while created.get("State", "").lower() in DEAD_ENDPOINT_STATES:
+                # EC2 answers a token it has seen with that endpoint as it is
+                # now: one deleted, rejected or failed since can never serve.
+                if reused == MAX_TOKEN_REUSES:
+                    raise ClientTokensExhaustedError(
+                        f"CreateVpcEndpoint {spec.service_name}: {reused + 1} client tokens of "
+                        "this request named endpoints that can no longer serve; a new request "
+                        "(onboarding again, or the next view) creates afresh"
+                    )
                 token_parts.append(created["VpcEndpointId"])
                 created = self._ec2.create_vpc_endpoint(
                     ClientToken=client_token(*token_parts), **kwargs
                 )["VpcEndpoint"]
+                reused += 1
         except ClientError as exc:
             raise translate(exc, f"CreateVpcEndpoint {spec.service_name}") from exc
         target = endpoint_dns(created)

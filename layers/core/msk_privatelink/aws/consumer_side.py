@@ -109,8 +109,12 @@ class ConsumerSync:
     ) -> ConsumerSync:
         return cls(clients.ec2, clients.route53, settings, on_change=on_change)
 
-    def sync(self, event: BrokerEndpointsChanged, *, dry_run: bool = False) -> ConsumerOutcome:
-        """Make the consumer side match ``event``, unless a newer generation was applied."""
+    def sync(
+        self, event: BrokerEndpointsChanged, *, dry_run: bool = False, attempt: str = ""
+    ) -> ConsumerOutcome:
+        """Make the consumer side match ``event``, unless a newer generation was
+        applied. ``attempt`` names the request served (see ConsumerApplier.apply);
+        default: the event's generation."""
         # Validated before any call: a malformed event costs nothing.
         desired = build_consumer_desired(event, self._settings)
         assert desired.zone is not None
@@ -138,7 +142,9 @@ class ConsumerSync:
                 desired=desired,
             )
         self._refuse_conflicts(plan, actual)
-        applied = tuple(self._applier.apply(plan, actual, event.generation))
+        applied = tuple(
+            self._applier.apply(plan, actual, event.generation, attempt or f"g{event.generation}")
+        )
         if applied:
             actual = self._verify(desired)
         zone = primary_zone(desired, actual)

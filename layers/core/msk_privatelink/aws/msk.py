@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -13,6 +14,26 @@ from .errors import error_code, translate
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_kafka import KafkaClient
+
+logger = logging.getLogger(__name__)
+
+# OperationType values of UpdateBrokerCount (MSK reports the direction).
+BROKER_COUNT_OPERATIONS = frozenset(
+    {"INCREASE_BROKER_COUNT", "DECREASE_BROKER_COUNT", "UPDATE_BROKER_COUNT"}
+)
+IN_PROGRESS_OPERATION_STATES = frozenset({"PENDING", "UPDATE_IN_PROGRESS"})
+
+
+def target_broker_count(operation: dict[str, Any]) -> int | None:
+    """The broker count a DescribeClusterOperationV2 ``ClusterOperationInfo``
+    leads to, when it is a broker-count change still in progress."""
+    if operation.get("OperationType") not in BROKER_COUNT_OPERATIONS:
+        return None
+    if operation.get("OperationState") not in IN_PROGRESS_OPERATION_STATES:
+        return None
+    target = operation.get("Provisioned", {}).get("TargetClusterInfo", {})
+    count = target.get("NumberOfBrokerNodes")
+    return int(count) if isinstance(count, int) and count > 0 else None
 
 
 def enabled_schemes(cluster: dict[str, Any]) -> frozenset[AuthScheme]:
@@ -44,9 +65,12 @@ class MskInventoryReader:
         self._kafka = kafka
         self._ec2 = ec2
 
-    def read(self, cluster_arn: str, vpc_id: str | None = None) -> ClusterInventory:
+    def read(
+        self, cluster_arn: str, vpc_id: str | None = None, *, read_operation: bool = False
+    ) -> ClusterInventory:
         """The cluster and its brokers. ``vpc_id``, when known (MSK cannot move
-        a cluster to another VPC), saves the subnet lookup."""
+        a cluster to another VPC), saves the subnet lookup. ``read_operation``:
+        also the target of a broker-count change in progress (shared-nlb)."""
         try:
             info: dict[str, Any] = dict(
                 self._kafka.describe_cluster_v2(ClusterArn=cluster_arn)["ClusterInfo"]
@@ -61,6 +85,8 @@ class MskInventoryReader:
                 "only provisioned clusters have brokers to expose"
             )
         provisioned = info["Provisioned"]
+        software = provisioned.get("CurrentBrokerSoftwareInfo", {})
+        revision = software.get("ConfigurationRevision")
         subnets = tuple(provisioned["BrokerNodeGroupInfo"]["ClientSubnets"])
         brokers = self._brokers(cluster_arn)
         return ClusterInventory(
@@ -70,12 +96,32 @@ class MskInventoryReader:
             vpc_id=vpc_id or self._vpc_of(subnets),
             client_subnet_ids=subnets,
             enabled_schemes=enabled_schemes(info),
-            kafka_version=str(
-                provisioned.get("CurrentBrokerSoftwareInfo", {}).get("KafkaVersion", "")
-            ),
+            kafka_version=str(software.get("KafkaVersion", "")),
             expected_broker_count=int(provisioned.get("NumberOfBrokerNodes", len(brokers))),
             brokers=brokers,
+            target_broker_count=self._target_count(info) if read_operation else None,
+            configuration_arn=software.get("ConfigurationArn") or None,
+            configuration_revision=int(revision) if revision else None,
+            active_operation_arn=info.get("ActiveOperationArn") or None,
+            current_version=info.get("CurrentVersion") or None,
         )
+
+    def _target_count(self, info: dict[str, Any]) -> int | None:
+        """Only while UPDATING: a steady cluster costs no extra read."""
+        operation_arn = info.get("ActiveOperationArn")
+        if info.get("State") != "UPDATING" or not operation_arn:
+            return None
+        try:
+            answer = self._kafka.describe_cluster_operation_v2(ClusterOperationArn=operation_arn)
+        except ClientError as exc:
+            # Preparing ports early is an optimisation: without it the new
+            # brokers are routed as soon as ListNodes lists them.
+            logger.warning(
+                "cannot read the cluster operation; new brokers are prepared when listed",
+                extra={"operation_arn": operation_arn, "error": error_code(exc)},
+            )
+            return None
+        return target_broker_count(dict(answer.get("ClusterOperationInfo", {})))
 
     def _brokers(self, cluster_arn: str) -> tuple[Broker, ...]:
         brokers: list[Broker] = []

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from msk_privatelink.embedded import inprocess
+from msk_privatelink.embedded import inprocess, vpce_connections
 from msk_privatelink.embedded.moto_accounts import account_id_for
 from msk_privatelink.embedded.msk_simulator import MskSimulator
 
@@ -53,6 +53,7 @@ class EmbeddedAws:
     ) -> None:
         self.region = region
         self.msk = MskSimulator(region=region, complete_immediately=complete_immediately)
+        self.endpoint_connections = vpce_connections.ConnectionsSimulator()
         self._moto_config = moto_config
         self._mock: MockAWS | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -66,6 +67,7 @@ class EmbeddedAws:
         # next one is built from BUILTIN_HANDLERS. This also refuses a second
         # embedded AWS before anything has been changed.
         inprocess.activate(self.msk)
+        vpce_connections.activate(self.endpoint_connections)
         names = (*_FAKE_ENVIRONMENT, "AWS_DEFAULT_REGION", *_HIDDEN_ENVIRONMENT)
         self._saved_environment = {name: os.environ.get(name) for name in names}
         os.environ.update(_FAKE_ENVIRONMENT)
@@ -80,6 +82,7 @@ class EmbeddedAws:
             self._mock.start(reset=True)
         except BaseException:
             inprocess.deactivate()
+            vpce_connections.deactivate()
             self._restore_environment()
             raise
         self.msk.default_account_id = self.account_id
@@ -94,6 +97,8 @@ class EmbeddedAws:
         traceback: TracebackType | None,
     ) -> None:
         inprocess.deactivate()
+        vpce_connections.deactivate()
+        self.endpoint_connections.reset()
         self.msk.reset()
         if self._mock is not None:
             self._mock.stop()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from msk_privatelink.embedded.msk_operations import ClusterOperation
+
 # MSK's listener ports per client authentication scheme.
 PORT_PLAINTEXT = 9092
 PORT_TLS = 9094
@@ -42,12 +44,11 @@ class Broker:
 
 
 @dataclass(frozen=True)
-class PendingOperation:
-    """An operation that `complete_operations` finishes when timing is manual."""
+class Scope:
+    """Where a resource lives: MSK resources are per account and Region."""
 
-    arn: str
-    kind: str  # CREATE, UPDATE_BROKER_COUNT, REBOOT_BROKER or DELETE
-    removed_broker_ids: tuple[int, ...] = ()
+    account_id: str
+    region: str
 
 
 @dataclass
@@ -73,7 +74,8 @@ class ClusterRecord:
     state: str
     tags: dict[str, str] = field(default_factory=dict)
     brokers: dict[int, Broker] = field(default_factory=dict)
-    operation: PendingOperation | None = None
+    # The operation in progress; finished ones live in the simulator's history.
+    operation: ClusterOperation | None = None
     policy: str | None = None
     policy_version: str | None = None
 
@@ -161,7 +163,7 @@ def _identity(cluster: ClusterRecord) -> dict[str, Any]:
         "State": cluster.state,
         "Tags": dict(cluster.tags),
     }
-    if cluster.operation is not None:
+    if cluster.operation is not None and cluster.operation.in_progress:
         identity["ActiveOperationArn"] = cluster.operation.arn
     return identity
 

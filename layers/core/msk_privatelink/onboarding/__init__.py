@@ -1,0 +1,1 @@
+"""Consumer onboarding and offboarding: what the workflows' task functions call."""

@@ -1,0 +1,126 @@
+"""The CLI plans and applies what the stack's reconciler applies: the
+configuration merged with the cluster's admitted tenants. Without the tenant
+table, an apply of the stack's configuration would revoke every onboarded
+consumer, so it is refused unless --no-tenants says that is meant."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.tenants import TenantRegistry, create_tenant_table
+from tests.cli.test_cli import Run, table_rows
+from tests.integration.harness import PREFIX, CallCounter, World, world
+
+pytestmark = pytest.mark.integration
+
+TENANT_TABLE = "msk-privatelink-tenants"
+CONSUMER_ACCOUNT = "111122223333"
+PRINCIPAL = f"arn:aws:iam::{CONSUMER_ACCOUNT}:root"
+
+
+@pytest.fixture
+def w(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The cluster served to an ACTIVE tenant, as after its onboarding."""
+    monkeypatch.delenv("TENANT_TABLE_NAME", raising=False)
+    with world() as created:
+        clients = AwsClients(created.aws.session(), region=created.aws.region)
+        create_tenant_table(clients.dynamodb, TENANT_TABLE)
+        registry = TenantRegistry(clients.dynamodb, TENANT_TABLE)
+        registry.register(
+            cluster_arn=created.cluster_arn,
+            account_id=CONSUMER_ACCOUNT,
+            region=created.aws.region,
+            vpc_id="vpc-0123456789abcdef0",
+            consumer_bus_arn=(
+                f"arn:aws:events:{created.aws.region}:{CONSUMER_ACCOUNT}:event-bus/b"
+            ),
+            request_digest="digest",
+            request="{}",
+        )
+        registry.transition(
+            created.cluster_arn, CONSUMER_ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE"
+        )
+        yield created
+
+
+def allowed(w: World) -> list[set[str]]:
+    ec2 = w.aws.client("ec2")
+    return [
+        {
+            p["Principal"]
+            for p in ec2.describe_vpc_endpoint_service_permissions(ServiceId=s["ServiceId"])[
+                "AllowedPrincipals"
+            ]
+        }
+        for s in ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]
+    ]
+
+
+def stack_config(*extra: str) -> tuple[str, ...]:
+    return ("--parameter-prefix", PREFIX, *extra)
+
+
+def test_apply_and_plan_with_the_tenant_table_keep_the_active_tenant(
+    w: World, cli: Callable[..., Run]
+) -> None:
+    arn = w.cluster_arn
+
+    applied = cli("apply", "--cluster-arn", arn, *stack_config("--tenant-table", TENANT_TABLE))
+
+    assert applied.code == 0, applied.err
+    services = allowed(w)
+    assert len(services) == 3
+    assert all(PRINCIPAL in principals for principals in services)
+    # The same plan from the table named by the environment, as in the stack's Lambdas.
+    for extra, env in ((("--tenant-table", TENANT_TABLE), None), ((), TENANT_TABLE)):
+        with pytest.MonkeyPatch.context() as mp:
+            if env:
+                mp.setenv("TENANT_TABLE_NAME", env)
+            plan = cli("plan", "--cluster-arn", arn, *stack_config(*extra))
+        assert plan.code == 0, plan.err
+        assert plan.err == ""
+        assert "revoke" not in plan.out
+        assert "No changes" in plan.out, plan.out
+    # What the table prevents: the configuration alone revokes the tenant everywhere.
+    alone = cli("plan", "--cluster-arn", arn, *stack_config("--no-tenants"))
+    assert alone.code == 0, alone.err
+    revokes = [r for r in table_rows(alone.out) if r[1] == "revoke" or PRINCIPAL in r[-1]]
+    assert len(revokes) == 3, alone.out
+
+
+def test_apply_of_the_stack_configuration_without_tenants_is_refused_with_no_write(
+    w: World, cli: Callable[..., Run], calls: CallCounter
+) -> None:
+    arn = w.cluster_arn
+    assert (
+        cli("apply", "--cluster-arn", arn, *stack_config("--tenant-table", TENANT_TABLE)).code == 0
+    )
+    before = allowed(w)
+    calls.reset()
+
+    refused = cli("apply", "--cluster-arn", arn, *stack_config())
+
+    assert refused.code == 1
+    assert refused.err.startswith("error: refusing to apply the stack's configuration")
+    assert "--tenant-table" in refused.err
+    assert "--no-tenants" in refused.err
+    assert calls.writes == Counter(), dict(calls.writes)
+    assert allowed(w) == before
+    # A plan without the table still shows, with a warning on what it leaves out.
+    plan = cli("plan", "--cluster-arn", arn, *stack_config())
+    assert plan.code == 0
+    assert plan.err.startswith("warning: no tenant table")
+    # Explicitly without tenants: applied, and the tenant is revoked.
+    alone = cli("apply", "--cluster-arn", arn, *stack_config("--no-tenants"))
+    assert alone.code == 0, alone.err
+    assert not any(PRINCIPAL in principals for principals in allowed(w))
+
+
+def test_tenant_table_and_no_tenants_exclude_each_other(cli: Callable[..., Run]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("apply", "--cluster-arn", "arn", "--tenant-table", "t", "--no-tenants")
+    assert exit_info.value.code == 2

@@ -1,0 +1,449 @@
+"""consumer/template.yaml: validated, linted, scanned and built with the real
+tooling, then checked for shape, and its IAM checked against the calls the
+consumer-sync handler really makes on the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, PROVIDER_EVENT_SOURCE
+from msk_privatelink.consumer_service import HANDLED_TYPES, ConsumerSyncSettings
+from tests.template.test_security_lint import (
+    CHECKOV_UNAVAILABLE,
+    SCRIPT,
+    grants_everyone,
+    in_ci,
+    inline_skips,
+    principals,
+)
+from tests.template.test_template import (
+    CFN_LINT,
+    EM_AARCH64,
+    OWNER_TAG,
+    OWNER_VALUE,
+    PSEUDO,
+    Renderer,
+    Statement,
+    as_list,
+    iam_action_catalogue,
+    iam_statements,
+    is_mutating,
+    resource_types,
+    run,
+    sam_binary,
+    tool,
+)
+
+pytestmark = pytest.mark.template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "consumer" / "template.yaml"
+PROVIDER_BUS_ARN = "arn:aws:events:us-east-1:123456789012:event-bus/msk-privatelink-provider"
+# Mutations on "*" with no tag condition: Route 53 supports none, and
+# CreateHostedZone has no resource-level permissions. Held to route53:VPCs.
+UNTAGGABLE_STAR_MUTATIONS = {"route53:CreateHostedZone"}
+
+
+def load_template() -> dict[str, Any]:
+    from samtranslator.yaml_helper import yaml_parse
+
+    return dict(json.loads(json.dumps(yaml_parse(TEMPLATE.read_text(encoding="utf-8")))))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def transformed(template: dict[str, Any]) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicyNames:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    source = json.loads(json.dumps(template))
+    for name, resource in source["Resources"].items():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = f"s3://placeholder-bucket/{name}.zip"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return dict(transform(source, {}, NoManagedPolicyNames()))
+
+
+def role_statements(template: dict[str, Any], role: str) -> list[Statement]:
+    return [s for s in iam_statements(template) if s.owner == role]
+
+
+def renderer(template: dict[str, Any]) -> Renderer:
+    return Renderer(
+        template,
+        {"ProviderAccountId": "123456789012", "ProviderEventBusArn": PROVIDER_BUS_ARN},
+    )
+
+
+def rendered_arns(template: dict[str, Any], statement: Statement) -> list[str]:
+    """A statement's resources with the intrinsics resolved (GetAtt left as is)."""
+    out = []
+    for resource in statement.resources:
+        value = renderer(template).eval(resource)
+        out.append(value if isinstance(value, str) else json.dumps(value))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Real tools
+# ---------------------------------------------------------------------------
+def test_sam_validate_lint_passes(tmp_path: Path) -> None:
+    result = run(
+        [str(sam_binary()), "validate", "--lint", "--template-file", str(TEMPLATE)],
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_passes() -> None:
+    result = run([str(tool(CFN_LINT, "cfn-lint")), str(TEMPLATE)], cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_passes_and_every_suppression_is_inline_and_in_use(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    report_path = tmp_path / "checkov.json"
+    result = subprocess.run(
+        [
+            str(SCRIPT),
+            str(TEMPLATE.relative_to(REPO)),
+            "--compact",
+            "-o",
+            "cli",
+            "-o",
+            "json",
+            "--output-file-path",
+            f"console,{report_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = result.stdout[-20_000:] + result.stderr[-5_000:]
+    if result.returncode == CHECKOV_UNAVAILABLE:
+        if in_ci():
+            pytest.fail(output)
+        pytest.skip(f"checkov could not be installed:\n{output}")
+
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    [report] = as_list(report)
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert failed == [], "\n".join(failed)
+    assert report["summary"]["parsing_errors"] == 0, output
+    assert result.returncode == 0, output
+    scanned = {c["resource"] for c in report["results"]["passed_checks"]}
+    # Both scans ran: as written and as SAM generates it.
+    assert "AWS::Serverless::Function.ConsumerSyncFunction" in scanned
+    assert "AWS::Lambda::Function.ConsumerSyncFunction" in scanned
+    skipped = {
+        (c["resource"].split(".", 1)[1], c["check_id"]): c["check_result"].get("suppress_comment")
+        for c in report["results"]["skipped_checks"]
+        if c["file_path"] == "/consumer/template.yaml"
+    }
+    declared = {(name, skip["id"]): skip["comment"] for name, skip in inline_skips(template)}
+    assert skipped == declared
+    for comment in declared.values():
+        assert len(str(comment).split()) >= 8
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    work = tmp_path_factory.mktemp("consumer-build")
+    result = run(
+        [
+            str(sam_binary()),
+            "build",
+            "--template-file",
+            str(TEMPLATE),
+            "--build-dir",
+            str(work / "build"),
+            "--cache-dir",
+            str(work / "cache"),
+            "--no-cached",
+        ],
+        cwd=work,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield work / "build"
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_sam_build_produces_the_function_and_the_shared_arm64_layer(built: Path) -> None:
+    assert (built / "ConsumerSyncFunction" / "app.py").is_file()
+    layer = built / "CoreLayer" / "python"
+    for module in ("consumer_service.py", "consumer_events.py", "consumer_sync.py"):
+        assert (layer / "msk_privatelink" / module).is_file(), module
+    assert (layer / "aws_lambda_powertools").is_dir()
+    [extension] = list((layer / "pydantic_core").glob("*.so"))
+    assert "cpython-313-aarch64-linux-gnu" in extension.name
+    assert int.from_bytes(extension.read_bytes()[18:20], "little") == EM_AARCH64
+    assert not (layer / "msk_privatelink" / "embedded").exists()
+
+
+# ---------------------------------------------------------------------------
+# Structure
+# ---------------------------------------------------------------------------
+def test_function_is_arm64_python313_serialised_with_a_dead_letter_path(
+    template: dict[str, Any],
+) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
+    assert globals_["Layers"] == [{"Ref": "CoreLayer"}]
+    layer = template["Resources"]["CoreLayer"]
+    assert layer["Properties"]["ContentUri"] == "../layers/core"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+
+    props = template["Resources"]["ConsumerSyncFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["CodeUri"] == "../functions/consumer_sync"
+    on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["ConsumerDeadLetterQueue", "Arn"]},
+    }
+    log_group = template["Resources"]["ConsumerSyncLogGroup"]["Properties"]
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": "ConsumerSyncLogGroup"}}
+    queue = template["Resources"]["ConsumerDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_the_rule_delivers_exactly_what_the_function_handles(template: dict[str, Any]) -> None:
+    event = template["Resources"]["ConsumerSyncFunction"]["Properties"]["Events"]["ProviderEvents"]
+    props = event["Properties"]
+    assert event["Type"] == "EventBridgeRule"
+    assert props["EventBusName"] == {"Ref": "ConsumerEventBus"}
+    assert props["Pattern"]["source"] == [PROVIDER_EVENT_SOURCE]
+    assert set(props["Pattern"]["detail-type"]) == HANDLED_TYPES
+    assert props["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ConsumerDeadLetterQueue", "Arn"]}}
+
+
+def test_answers_are_forwarded_to_the_provider_bus_with_a_put_only_role(
+    template: dict[str, Any],
+) -> None:
+    rule = template["Resources"]["ForwardAnswersRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "ConsumerEventBus"}
+    assert rule["EventPattern"]["source"] == [CONSUMER_EVENT_SOURCE]
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Ref": "ProviderEventBusArn"}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["ForwardAnswersRole", "Arn"]}
+    assert "DeadLetterConfig" in target
+    role = template["Resources"]["ForwardAnswersRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    [statement] = role_statements(template, "ForwardAnswersRole")
+    assert statement.actions == ["events:PutEvents"]
+    assert statement.resources == [{"Ref": "ProviderEventBusArn"}]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_the_bus_admits_the_provider_account_only(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    policy = template["Resources"]["ConsumerEventBusPolicy"]["Properties"]
+    assert policy["EventBusName"] == {"Ref": "ConsumerEventBus"}
+    statement = policy["Statement"]
+    assert statement["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ProviderAccountId}:root"}
+    }
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == {"Fn::GetAtt": ["ConsumerEventBus", "Arn"]}
+    found = list(principals(transformed["Resources"]))
+    assert len(found) >= 4
+    for principal in found:
+        assert not grants_everyone(principal), principal
+
+
+def test_the_function_environment_is_what_the_settings_accept(template: dict[str, Any]) -> None:
+    env = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    env.update(
+        template["Resources"]["ConsumerSyncFunction"]["Properties"]["Environment"]["Variables"]
+    )
+    render = renderer(template)
+    values = {}
+    for key, value in env.items():
+        if value == {"Ref": "ConsumerEventBus"}:
+            values[key] = render.eval({"Ref": "ConsumerEventBusName"})
+        else:
+            values[key] = str(render.eval(value))
+    values["AWS_REGION"] = PSEUDO["AWS::Region"]
+
+    settings = ConsumerSyncSettings.from_env(values)
+
+    assert settings.event_bus_name == "msk-privatelink-consumer"
+    assert settings.provider_account_id == "123456789012"
+    assert settings.registry_prefix == "/msk-privatelink/msk-privatelink/clusters"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "accepted"),
+    [
+        ("ProviderAccountId", "123456789012", True),
+        ("ProviderAccountId", "*", False),
+        ("ProviderAccountId", "12345678901", False),
+        ("ProviderEventBusArn", PROVIDER_BUS_ARN, True),
+        ("ProviderEventBusArn", "arn:aws:events:us-east-1:123456789012:rule/x", False),
+        ("ProviderEventBusArn", "*", False),
+        ("ConsumerEventBusName", "msk-privatelink-consumer", True),
+        ("ConsumerEventBusName", "a bus", False),
+    ],
+)
+def test_parameter_patterns(
+    template: dict[str, Any], parameter: str, value: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted
+
+
+# ---------------------------------------------------------------------------
+# IAM
+# ---------------------------------------------------------------------------
+def test_no_statement_allows_every_action_and_star_mutations_are_held(
+    template: dict[str, Any],
+) -> None:
+    statements = iam_statements(template)
+    assert statements
+    for statement in statements:
+        for action in statement.actions:
+            assert action != "*", statement
+            assert not action.endswith(":*"), statement
+        mutating = {a for a in statement.actions if is_mutating(a)}
+        if "*" not in statement.resources or not mutating:
+            continue
+        assert mutating <= UNTAGGABLE_STAR_MUTATIONS, statement.sid
+        # Private zones in this Region's VPCs only.
+        assert statement.body["Condition"]["Null"] == {"route53:VPCs": "false"}
+        assert "ForAllValues:StringLike" in statement.body["Condition"]
+
+
+def test_endpoint_changes_are_tied_to_the_ownership_tag(template: dict[str, Any]) -> None:
+    scoping = {f"aws:RequestTag/{OWNER_TAG}", f"aws:ResourceTag/{OWNER_TAG}", "ec2:CreateAction"}
+    seen = set()
+    for statement in role_statements(template, "ConsumerSyncFunctionRole"):
+        endpoint_arns = [
+            arn for arn in rendered_arns(template, statement) if ":vpc-endpoint/" in arn
+        ]
+        for action in statement.actions:
+            if action.startswith("ec2:") and is_mutating(action) and endpoint_arns:
+                seen.add(action)
+                assert statement.condition_keys & scoping, f"{statement.sid}: {action}"
+                for block in statement.body["Condition"].values():
+                    for key, value in block.items():
+                        if key.endswith(OWNER_TAG):
+                            assert value == OWNER_VALUE
+    assert seen == {
+        "ec2:CreateVpcEndpoint",
+        "ec2:CreateTags",
+        "ec2:ModifyVpcEndpoint",
+        "ec2:DeleteVpcEndpoints",
+    }
+
+
+def test_every_action_exists_and_its_grant_can_apply(template: dict[str, Any]) -> None:
+    catalogue = iam_action_catalogue()
+    for statement in iam_statements(template):
+        for action in statement.actions:
+            service, name = action.lower().split(":", 1)
+            assert name in catalogue.get(service, {}).get("Actions", {}), action
+            if not resource_types(catalogue, action):
+                assert statement.resources == ["*"], f"{statement.sid}: {action} needs '*'"
+
+
+def test_every_star_statement_says_why_in_a_comment(template: dict[str, Any]) -> None:
+    star = {s.sid for s in iam_statements(template) if "*" in s.resources}
+    lines = TEMPLATE.read_text(encoding="utf-8").splitlines()
+    explained = {
+        match.group(1)
+        for index, line in enumerate(lines)
+        if (match := re.match(r"^\s*- Sid: (\w+)\s*$", line))
+        and lines[index - 1].lstrip().startswith("#")
+    }
+    assert star
+    assert star <= explained
+
+
+def allowed(template: dict[str, Any], action: str) -> bool:
+    return any(action in s.actions for s in role_statements(template, "ConsumerSyncFunctionRole"))
+
+
+@pytest.mark.integration
+def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) -> None:
+    """Onboarding, scale-out, a duplicate, offboarding and a cross-Region
+    consumer, through the real handler: every operation it called must be
+    granted by the function's role (and nothing is granted that it never
+    calls, except tag-on-create, which IAM authorises as its own action)."""
+    from msk_privatelink.local_workflows import keep_sender
+    from tests.consumer.support import events_of
+    from tests.consumer.wiring import add_consumer_stack, put_on_provider_bus
+    from tests.integration.harness import world
+
+    called: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        called.add(f"{model.service_model.signing_name}:{model.name}")
+
+    hook: tuple[str, Callable[..., Any]] = ("before-call.*.*", record)
+    with keep_sender(), world() as w:
+        stack = add_consumer_stack(w, "111122223333", "eu-west-1")
+        w.reconcile()
+        view = events_of(w)[-1]
+        stack.queued()
+        put_on_provider_bus(w, stack.onboarding(view))
+        stack.deliver(hook)
+        w.aws.msk.scale(w.cluster_arn, 6)
+        w.reconcile()
+        put_on_provider_bus(w, events_of(w)[-1])
+        stack.deliver(hook)
+        stack.deliver(hook)
+        put_on_provider_bus(w, stack.offboarding(2))
+        stack.deliver(hook)
+
+    assert {"ec2:CreateVpcEndpoint", "route53:CreateHostedZone", "events:PutEvents"} <= called
+    missing = sorted(a for a in called if not allowed(template, a))
+    assert missing == []
+    granted = {a for s in role_statements(template, "ConsumerSyncFunctionRole") for a in s.actions}
+    # Authorised as actions of their own (tag-on-create, Route 53's VPC
+    # check, Lambda's logging and failure destination), or only on paths a
+    # crash or a refused batch read takes (an untagged zone of ours, a zone
+    # whose tags cannot be read in one call).
+    implied = {
+        "ec2:CreateTags",
+        "ssm:AddTagsToResource",
+        "ec2:DescribeVpcs",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+        "ec2:ModifyVpcEndpoint",
+        "route53:GetHostedZone",
+        "route53:ListTagsForResource",
+    }
+    never_called = sorted(granted - called - implied)
+    assert never_called == []

@@ -1,0 +1,132 @@
+"""shared-nlb and advertised-listener settings, and the port check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from msk_privatelink.config import dump_config, parse_config
+from msk_privatelink.errors import ConfigError
+from msk_privatelink.models import AuthScheme
+from msk_privatelink.ports import check_ports, listener_count
+from tests.factories import CLUSTER_ARN, config
+
+SCRAM_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_admin-AbC123"
+
+
+def test_shared_nlb_defaults() -> None:
+    cfg = parse_config({"cluster_arn": CLUSTER_ARN, "pattern": "shared-nlb"}, "t")
+    shared = cfg.shared_nlb
+    assert shared.port_bases == {
+        AuthScheme.PLAINTEXT: 8240,
+        AuthScheme.TLS: 8440,
+        AuthScheme.SASL_SCRAM: 8640,
+        AuthScheme.SASL_IAM: 9000,
+    }
+    assert shared.bootstrap_ports[AuthScheme.SASL_IAM] == 9098
+    assert shared.listener_quota == 50
+    assert shared.provider_zone is True
+    assert cfg.advertised_listeners.mode == "none"
+    assert parse_config(dump_config(cfg), "t") == cfg
+
+
+def test_one_port_base_can_move_alone() -> None:
+    cfg = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 7000}})
+    assert cfg.shared_nlb.broker_port(AuthScheme.TLS, 3) == 7003
+    assert cfg.shared_nlb.broker_port(AuthScheme.SASL_IAM, 3) == 9003
+
+
+def test_the_defaults_never_collide_within_the_default_quota() -> None:
+    shared = config(pattern="shared-nlb").shared_nlb
+    # 4 schemes x (11 brokers + 1) = 48 listeners, the most that fits in 50.
+    check_ports(shared, tuple(AuthScheme), range(1, 12))
+    # One scheme, the most brokers the quota allows.
+    for scheme in AuthScheme:
+        check_ports(shared, (scheme,), range(1, 50))
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"advertised_listeners": {"mode": "msk-configuration"}}, "must be none with pattern"),
+        (
+            {
+                "pattern": "shared-nlb",
+                "advertised_listeners": {
+                    "mode": "broker-override",
+                    "scram_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin",
+                },
+            },
+            "AmazonMSK_",
+        ),
+        (
+            {
+                "pattern": "shared-nlb",
+                "advertised_listeners": {"mode": "broker-override", "admin_auth": "sasl_scram"},
+            },
+            "needs scram_secret_arn",
+        ),
+        (
+            {
+                "pattern": "shared-nlb",
+                "advertised_listeners": {
+                    "mode": "msk-configuration",
+                    "admin_bootstrap": "b-1.x:9094",
+                },
+            },
+            "only apply with mode broker-override",
+        ),
+        (
+            {
+                "pattern": "shared-nlb",
+                "advertised_listeners": {"mode": "broker-override", "admin_bootstrap": "b-1.x"},
+            },
+            "host:port",
+        ),
+        ({"pattern": "shared-nlb", "shared_nlb": {"port_bases": {"tls": 0}}}, "1..65535"),
+        ({"pattern": "shared-nlb", "shared_nlb": {"bootstrap_ports": {"tls": 70000}}}, "1..65535"),
+        (
+            {"pattern": "shared-nlb", "shared_nlb": {"bootstrap_ports": {"tls": 9098}}},
+            "gives port 9098 to both",
+        ),
+        ({"pattern": "shared-nlb", "shared_nlb": {"listener_quota": 1}}, "listener_quota"),
+        ({"pattern": "shared-nlb", "shared_nlb": {"port_bases": {"kerberos": 1}}}, "port_bases"),
+    ],
+)
+def test_bad_settings_are_refused_clearly(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"cluster_arn": CLUSTER_ARN, **document}, "t")
+
+
+def test_broker_override_with_scram_admin() -> None:
+    cfg = config(
+        pattern="shared-nlb",
+        advertised_listeners={
+            "mode": "broker-override",
+            "admin_auth": "sasl_scram",
+            "scram_secret_arn": SCRAM_SECRET,
+            "admin_bootstrap": "b-1.x.example:9196,b-2.x.example:9196",
+        },
+    )
+    assert cfg.advertised_listeners.admin_auth is AuthScheme.SASL_SCRAM
+
+
+def test_quota_counts_every_broker_and_the_bootstrap_listener() -> None:
+    shared = config(pattern="shared-nlb", shared_nlb={"listener_quota": 8}).shared_nlb
+    assert listener_count(2, 3) == 8
+    check_ports(shared, (AuthScheme.TLS, AuthScheme.SASL_IAM), (1, 2, 3))
+    with pytest.raises(ConfigError, match=r"needs 10 listeners .* shared_nlb.listener_quota is 8"):
+        check_ports(shared, (AuthScheme.TLS, AuthScheme.SASL_IAM), (1, 2, 3, 4))
+
+
+def test_collisions_name_both_users_of_the_port() -> None:
+    shared = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 9090}}).shared_nlb
+    with pytest.raises(ConfigError, match=r"port 9094: bootstrap_ports.tls and broker 4 tls"):
+        check_ports(shared, (AuthScheme.TLS,), (1, 2, 3, 4))
+
+
+def test_ports_past_65535_are_refused() -> None:
+    shared = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 65533}}).shared_nlb
+    with pytest.raises(ConfigError, match=r"broker 3 tls -> 65536"):
+        check_ports(shared, (AuthScheme.TLS,), (1, 2, 3))

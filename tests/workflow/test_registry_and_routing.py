@@ -1,0 +1,239 @@
+"""The tenant registry's conditional writes, the subscription rule's pattern,
+and the endpoint-connections simulator, on the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from msk_privatelink.aws.subscriptions import event_pattern
+from msk_privatelink.aws.tenants import (
+    TenantConflictError,
+    TenantRegistry,
+    create_tenant_table,
+    token_hash,
+)
+from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink.embedded.vpce_connections import ec2_service_model
+from tests.consumer.support import account_session
+
+pytestmark = pytest.mark.integration
+
+CLUSTER = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+)
+ACCOUNT = "111122223333"
+
+
+@pytest.fixture
+def aws() -> Iterator[EmbeddedAws]:
+    with EmbeddedAws() as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def registry(aws: EmbeddedAws) -> TenantRegistry:
+    dynamodb = aws.client("dynamodb")
+    create_tenant_table(dynamodb, "tenants")
+    return TenantRegistry(dynamodb, "tenants")
+
+
+def register(registry: TenantRegistry, digest: str = "d1", vpc: str = "vpc-1") -> Any:
+    return registry.register(
+        cluster_arn=CLUSTER,
+        account_id=ACCOUNT,
+        region="eu-west-1",
+        vpc_id=vpc,
+        consumer_bus_arn="arn:aws:events:eu-west-1:111122223333:event-bus/b",
+        request_digest=digest,
+        request="{}",
+    )
+
+
+def test_registering_the_same_request_again_is_a_no_op(registry: TenantRegistry) -> None:
+    tenant, active = register(registry)
+    assert (tenant.state, active) == ("PENDING", False)
+    registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE")
+    before = registry.require(CLUSTER, ACCOUNT)
+
+    again, active = register(registry)
+
+    assert active is True
+    assert again == before  # not even updatedAt moved
+
+
+def test_a_different_request_for_an_active_tenant_is_refused(registry: TenantRegistry) -> None:
+    register(registry)
+    registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE")
+
+    with pytest.raises(TenantConflictError, match="ACTIVE with a different request"):
+        register(registry, digest="d2", vpc="vpc-2")
+    assert registry.require(CLUSTER, ACCOUNT).vpc_id == "vpc-1"
+
+
+def test_failed_and_offboarded_tenants_may_register_again(registry: TenantRegistry) -> None:
+    register(registry)
+    registry.transition(
+        CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="FAILED", reason="boom"
+    )
+    tenant, _ = register(registry, digest="d2", vpc="vpc-2")
+    assert (tenant.state, tenant.vpc_id, tenant.reason) == ("PENDING", "vpc-2", "")
+
+
+def test_transitions_are_guarded(registry: TenantRegistry) -> None:
+    register(registry)
+    registry.record_token(CLUSTER, ACCOUNT, "token-1", expected_state="PENDING")
+    assert registry.require(CLUSTER, ACCOUNT).token_hash == token_hash("token-1")
+
+    with pytest.raises(TenantConflictError, match="is PENDING; cannot move it to OFFBOARDED"):
+        registry.transition(
+            CLUSTER, ACCOUNT, allowed_from=frozenset({"OFFBOARDING"}), to="OFFBOARDED"
+        )
+    with pytest.raises(TenantConflictError):
+        registry.transition(
+            CLUSTER,
+            ACCOUNT,
+            allowed_from=frozenset({"PENDING"}),
+            to="ACTIVE",
+            request_digest="someone-else",
+        )
+    active = registry.transition(
+        CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE", generation=3
+    )
+    # A retried step finds the transition done; the token is gone with it.
+    again = registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE")
+    assert (active.state, active.generation, active.token_hash) == ("ACTIVE", 3, "")
+    assert again.state == "ACTIVE"
+    with pytest.raises(TenantConflictError, match="no longer PENDING"):
+        registry.record_token(CLUSTER, ACCOUNT, "token-2", expected_state="PENDING")
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "forwarded"),
+    [
+        ("BrokerEndpointsChanged", {"clusterArn": CLUSTER}, True),
+        ("BrokerEndpointsChanged", {"clusterArn": CLUSTER.replace("orders", "other")}, False),
+        (
+            "ConsumerOnboardingRequested",
+            {"clusterArn": CLUSTER, "consumerAccountId": ACCOUNT},
+            True,
+        ),
+        (
+            "ConsumerOffboardingRequested",
+            {"clusterArn": CLUSTER, "consumerAccountId": "444455556666"},
+            False,
+        ),
+        ("ConsumerOnboarded", {"clusterArn": CLUSTER, "consumerAccountId": ACCOUNT}, False),
+    ],
+)
+def test_the_tenant_rule_forwards_the_cluster_and_its_own_requests_only(
+    detail_type: str, detail: dict[str, str], forwarded: bool
+) -> None:
+    event = {
+        "id": "1",
+        "account": "123456789012",
+        "source": "msk-privatelink",
+        "time": "2026-11-21T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail-type": detail_type,
+        "detail": detail,
+    }
+    # moto's TestEventPattern answers nothing; its matcher is what delivers events.
+    from moto.events.models import EventPattern
+
+    pattern = EventPattern.load(json.dumps(event_pattern(CLUSTER, ACCOUNT)))
+    assert pattern.matches_event(event) is forwarded
+
+
+def consumer_endpoint(aws: EmbeddedAws, service_name: str) -> tuple[Any, str]:
+    credentials = aws.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/c", RoleSessionName="consumer"
+    )["Credentials"]
+    session = account_session(
+        {k: str(credentials[k]) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")},
+        aws.region,
+    )
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcEndpointType="Interface", VpcId=vpc, ServiceName=service_name, SubnetIds=[subnet]
+    )["VpcEndpoint"]["VpcEndpointId"]
+    return ec2, endpoint
+
+
+def provider_service(aws: EmbeddedAws, *, acceptance: bool) -> tuple[str, str]:
+    network = aws.create_network(subnet_count=1)
+    lb = aws.client("elbv2").create_load_balancer(
+        Name=f"nlb-{int(acceptance)}", Subnets=list(network.subnet_ids), Type="network"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    service = aws.client("ec2").create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb], AcceptanceRequired=acceptance
+    )["ServiceConfiguration"]
+    return service["ServiceId"], service["ServiceName"]
+
+
+def test_connections_are_pending_until_accepted_and_rejected_on_request(aws: EmbeddedAws) -> None:
+    ec2 = aws.client("ec2")
+    service_id, service_name = provider_service(aws, acceptance=True)
+    consumer_ec2, endpoint = consumer_endpoint(aws, service_name)
+
+    def state() -> str:
+        [row] = ec2.describe_vpc_endpoint_connections(
+            Filters=[{"Name": "service-id", "Values": [service_id]}]
+        )["VpcEndpointConnections"]
+        assert row["VpcEndpointOwner"] == ACCOUNT
+        return str(row["VpcEndpointState"])
+
+    def consumer_state() -> str:
+        [e] = consumer_ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"]
+        return str(e["State"])
+
+    assert (state(), consumer_state()) == ("pendingAcceptance", "pendingAcceptance")
+    assert (
+        ec2.accept_vpc_endpoint_connections(ServiceId=service_id, VpcEndpointIds=[endpoint])[
+            "Unsuccessful"
+        ]
+        == []
+    )
+    assert (state(), consumer_state()) == ("available", "available")
+    ec2.reject_vpc_endpoint_connections(ServiceId=service_id, VpcEndpointIds=[endpoint])
+    assert (state(), consumer_state()) == ("rejected", "rejected")
+    # A rejected connection cannot be accepted again; an unknown one is reported.
+    failed = ec2.accept_vpc_endpoint_connections(
+        ServiceId=service_id, VpcEndpointIds=[endpoint, "vpce-0123456789abcdef0"]
+    )["Unsuccessful"]
+    assert [f["Error"]["Code"] for f in failed] == ["InvalidState", "InvalidVpcEndpoint.NotFound"]
+    # Filters narrow the answer; another account's view of the service is empty.
+    assert (
+        ec2.describe_vpc_endpoint_connections(
+            Filters=[{"Name": "vpc-endpoint-owner", "Values": ["999999999999"]}]
+        )["VpcEndpointConnections"]
+        == []
+    )
+    assert consumer_ec2.describe_vpc_endpoint_connections()["VpcEndpointConnections"] == []
+
+
+def test_connections_without_acceptance_are_available_and_errors_are_modelled(
+    aws: EmbeddedAws,
+) -> None:
+    ec2 = aws.client("ec2")
+    _, service_name = provider_service(aws, acceptance=False)
+    consumer_endpoint(aws, service_name)
+
+    [row] = ec2.describe_vpc_endpoint_connections()["VpcEndpointConnections"]
+    assert row["VpcEndpointState"] == "available"
+    with pytest.raises(ClientError) as caught:
+        ec2.reject_vpc_endpoint_connections(
+            ServiceId="vpce-svc-0123456789abcdef0", VpcEndpointIds=[row["VpcEndpointId"]]
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidVpcEndpointServiceId.NotFound"
+    # The simulated operations exist in botocore's EC2 model with these shapes.
+    model = ec2_service_model()
+    for name in ("DescribeVpcEndpointConnections", "AcceptVpcEndpointConnections"):
+        assert model.operation_model(name).output_shape is not None
