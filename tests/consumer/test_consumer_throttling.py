@@ -25,8 +25,7 @@ from msk_privatelink.errors import MskPrivateLinkError
 from msk_privatelink.local_workflows import keep_sender
 from tests.consumer.support import assert_follows, events_of
 from tests.consumer.wiring import add_consumer_stack, put_on_provider_bus
-from tests.faults import test_throttling
-from tests.faults.test_throttling import ANSWERS, Throttler, ThrottlingAnswer, no_backoff
+from tests.faults.test_throttling import Throttler, no_backoff
 from tests.integration.harness import world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -34,21 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 __all__ = ["no_backoff"]  # the provider suite's fixture: retries without sleeps
 
 MAX_RUNS = 40
-# Route 53 (REST-XML) answers throttling with HTTP 400 and code Throttling.
-ROUTE53 = ThrottlingAnswer(
-    400,
-    "text/xml",
-    '<?xml version="1.0"?>\n<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
-    "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-    "<RequestId>throttled</RequestId></ErrorResponse>",
-)
 ATTEMPTS: dict[str, int | None] = {"shipped-retries": None, "short-retries": 3}
-
-
-@pytest.fixture(autouse=True)
-def route53_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ANSWERS, "route-53", ROUTE53)
-    assert test_throttling.ANSWERS["route-53"] is ROUTE53
 
 
 def until_handled(

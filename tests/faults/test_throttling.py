@@ -99,6 +99,15 @@ ANSWERS: dict[str, ThrottlingAnswer] = {
         "<Message>Rate exceeded</Message></Error>"
         "<RequestId>throttled</RequestId></ErrorResponse>",
     ),
+    # Route 53 (REST-XML) answers throttling with HTTP 400 and code Throttling.
+    "route-53": ThrottlingAnswer(
+        400,
+        "text/xml",
+        '<?xml version="1.0"?>\n'
+        '<ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+        "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+        "</Error><RequestId>throttled</RequestId></ErrorResponse>",
+    ),
     "dynamodb": _json("application/x-amz-json-1.0"),
     "eventbridge": _json("application/x-amz-json-1.1"),
     "ssm": _json("application/x-amz-json-1.1"),
