@@ -38,16 +38,13 @@ PACKAGE_GROUPS: Mapping[str, str] = {
     **dict.fromkeys(
         ("boto3", "botocore", "s3transfer", "urllib3", "dateutil", "jmespath", "six"), "boto3"
     ),
-    "aws_lambda_powertools": "powertools",
+    # typing_extensions comes with Powertools (boto3 does not import it).
+    **dict.fromkeys(("aws_lambda_powertools", "typing_extensions"), "powertools"),
+    "msgspec": "msgspec",
+    # Not a dependency of the layer any more; listed so that a module pulling
+    # it back in shows up by name.
     **dict.fromkeys(
-        (
-            "pydantic",
-            "pydantic_core",
-            "annotated_types",
-            "typing_extensions",
-            "typing_inspection",
-        ),
-        "pydantic",
+        ("pydantic", "pydantic_core", "annotated_types", "typing_inspection"), "pydantic"
     ),
     "msk_privatelink": "msk_privatelink",
     "confluent_kafka": "confluent_kafka",
@@ -107,9 +104,9 @@ print(time.perf_counter() - started, time.process_time() - cpu)
 
 # After loading the handler (or boto3): compile the source of every module
 # loaded from outside the standard library, as an interpreter with no bytecode
-# cache for them must. The CoreLayer build ships boto3, pydantic, Powertools
-# and msk_privatelink as sources without .pyc (pip --no-compile, caches
-# deleted; /opt is read-only in Lambda), so a cold start pays this on top.
+# cache for them must. /opt is read-only in Lambda, so a CoreLayer built
+# without a CPython 3.13 at hand (layers/core/Makefile compiles with one when
+# it finds it) ships sources only, and a cold start pays this on top.
 _COMPILE_SOURCES = """
 import importlib.util, sys, time
 target, layer = sys.argv[1], sys.argv[2]

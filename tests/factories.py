@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from msk_privatelink.config import ClusterConfig
 from msk_privatelink.models import AuthScheme, Broker, ClusterInventory
 from msk_privatelink.plan import Plan, Step
+from msk_privatelink.records import parse
 from msk_privatelink.resources import (
     ActualState,
     DesiredState,
@@ -23,7 +24,7 @@ SUBNETS = ("subnet-0a000000000000001", "subnet-0a000000000000002", "subnet-0a000
 def config(**overrides: object) -> ClusterConfig:
     base: dict[str, object] = {"cluster_arn": CLUSTER_ARN}
     base.update(overrides)
-    return ClusterConfig.model_validate(base)
+    return parse(ClusterConfig, base)
 
 
 def broker(broker_id: int, ip: str | None = "auto") -> Broker:

@@ -24,6 +24,7 @@ from msk_privatelink.consumer_sync import (
     compute_consumer_plan,
 )
 from msk_privatelink.events import BrokerEndpointsChanged
+from msk_privatelink.records import parse
 from tests.integration.harness import CallCounter, World, is_mutating, world
 
 CONSUMER_ACCOUNT = "111122223333"
@@ -176,7 +177,7 @@ def add_consumer(
 def events_of(w: World) -> list[BrokerEndpointsChanged]:
     """BrokerEndpointsChanged events the provider published since the last call."""
     return [
-        BrokerEndpointsChanged.model_validate(body["detail"])
+        parse(BrokerEndpointsChanged, body["detail"])
         for body in w.published()
         if body.get("detail-type") == "BrokerEndpointsChanged"
     ]

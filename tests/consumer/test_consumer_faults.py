@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from msk_privatelink.consumer_events import (
     ConsumerOffboardingRequested,
@@ -24,6 +23,7 @@ from msk_privatelink.consumer_events import (
 )
 from msk_privatelink.events import BrokerEndpointsChanged
 from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.records import CamelRecord, InvalidRecord, parse, replace, to_json
 from tests.consumer.support import events_of
 from tests.consumer.wiring import (
     PROVIDER_ACCOUNT,
@@ -42,6 +42,13 @@ pytestmark = [
 FUZZ_EXAMPLES = 120
 
 
+def as_json(record: CamelRecord) -> dict[str, Any]:
+    """The detail exactly as EventBridge delivers it: lists, not tuples (which
+    ``records.to_data`` keeps), so that every list element is a path to break."""
+    detail: dict[str, Any] = json.loads(to_json(record))
+    return detail
+
+
 @dataclass
 class Onboarded:
     """A consumer stack following the cluster, and valid details to break."""
@@ -52,15 +59,11 @@ class Onboarded:
     invoke: Callable[[dict[str, Any]], dict[str, Any]]
 
     def details(self) -> dict[str, dict[str, Any]]:
-        later = self.view.model_copy(update={"generation": self.view.generation + 1})
+        later = replace(self.view, generation=self.view.generation + 1)
         return {
-            "BrokerEndpointsChanged": later.model_dump(mode="json", by_alias=True),
-            "ConsumerOnboardingRequested": self.stack.onboarding(later).model_dump(
-                mode="json", by_alias=True
-            ),
-            "ConsumerOffboardingRequested": self.stack.offboarding(later.generation).model_dump(
-                mode="json", by_alias=True
-            ),
+            "BrokerEndpointsChanged": as_json(later),
+            "ConsumerOnboardingRequested": as_json(self.stack.onboarding(later)),
+            "ConsumerOffboardingRequested": as_json(self.stack.offboarding(later.generation)),
         }
 
     def refused(self, event: Any) -> dict[str, Any]:
@@ -280,8 +283,8 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 def invalid(detail_type: str, detail: Any) -> bool:
     try:
-        MODELS[detail_type].model_validate(detail)
-    except ValidationError:
+        parse(MODELS[detail_type], detail)
+    except InvalidRecord:
         return True
     return False
 

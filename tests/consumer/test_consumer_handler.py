@@ -14,6 +14,7 @@ from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpo
 from msk_privatelink.consumer_sync import ConsumerSettings
 from msk_privatelink.events import BrokerEndpointsChanged
 from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.records import replace, to_data
 from tests.consumer.conftest import Deployment
 from tests.consumer.support import (
     FOREIGN_ZONE,
@@ -344,10 +345,8 @@ def test_a_request_for_another_account_or_region_is_refused() -> None:
         w.reconcile()
         view = events_of(w)[-1]
         stack.queued()
-        wrong_account = stack.onboarding(view).model_copy(
-            update={"consumer_account_id": "999988887777"}
-        )
-        wrong_region = stack.onboarding(view).model_copy(update={"consumer_region": "eu-west-1"})
+        wrong_account = replace(stack.onboarding(view), consumer_account_id="999988887777")
+        wrong_region = replace(stack.onboarding(view), consumer_region="eu-west-1")
         invoke = stack.handler()
         stack.consumer.counter.reset()
 
@@ -361,7 +360,7 @@ def test_a_request_for_another_account_or_region_is_refused() -> None:
                 "time": "2026-11-21T08:00:00Z",
                 "region": "us-east-1",
                 "resources": [],
-                "detail": request.model_dump(mode="json", by_alias=True),
+                "detail": to_data(request),
             }
             result = invoke(event)
             assert result["status"] == "refused"

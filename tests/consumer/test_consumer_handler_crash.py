@@ -19,6 +19,7 @@ import pytest
 from msk_privatelink.aws.consumer_registry import DEFAULT_PREFIX, parameter_name
 from msk_privatelink.events import BrokerEndpointsChanged
 from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.records import to_json
 from tests.consumer.support import assert_follows, events_of
 from tests.consumer.wiring import TOKEN, ConsumerStack, add_consumer_stack, delivered
 from tests.integration.harness import CrashInjector, InjectedCrash, World, world
@@ -128,7 +129,7 @@ def assert_end_state(
     assert len(remembered["Parameters"]) == 1, where
     assert {(r.state, r.generation) for r in replies} == {("ready", view.generation)}, where
     # The same answer every time it was sent, endpoints included.
-    assert len({r.model_dump_json() for r in replies}) == 1, where
+    assert len({to_json(r) for r in replies}) == 1, where
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])

@@ -26,6 +26,7 @@ from msk_privatelink.consumer_sync import (
 )
 from msk_privatelink.errors import InvalidEventError
 from msk_privatelink.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
+from msk_privatelink.records import replace as replace_record
 
 ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/demo/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 DOMAIN = "demo.abc123.c2.kafka.us-east-1.amazonaws.com"
@@ -147,7 +148,7 @@ def test_desired_has_an_endpoint_per_service_and_alias_records() -> None:
 
 def test_cross_region_endpoints_name_the_providers_region() -> None:
     desired = build_consumer_desired(
-        event([1], region="eu-west-1"), SETTINGS.model_copy(update={"region": "eu-central-1"})
+        event([1], region="eu-west-1"), replace_record(SETTINGS, region="eu-central-1")
     )
     assert desired.endpoints[service(1)].service_region == "eu-west-1"
 
@@ -156,7 +157,7 @@ def test_event_without_brokers_or_with_duplicates_is_refused() -> None:
     with pytest.raises(InvalidEventError, match="lists no broker"):
         build_consumer_desired(event([]), SETTINGS)
     twice = event([1, 2])
-    dup = twice.model_copy(update={"brokers": (twice.brokers[0], twice.brokers[0])})
+    dup = replace_record(twice, brokers=(twice.brokers[0], twice.brokers[0]))
     with pytest.raises(InvalidEventError, match="two brokers"):
         build_consumer_desired(dup, SETTINGS)
 
@@ -223,11 +224,10 @@ def test_duplicate_endpoint_left_by_a_crash_is_deleted() -> None:
 
 
 def test_changed_subnets_and_groups_modify_the_endpoint() -> None:
-    moved = SETTINGS.model_copy(
-        update={
-            "subnet_ids": ("subnet-0000000000000000b", "subnet-0000000000000000c"),
-            "security_group_ids": ("sg-0000000000000000b",),
-        }
+    moved = replace_record(
+        SETTINGS,
+        subnet_ids=("subnet-0000000000000000b", "subnet-0000000000000000c"),
+        security_group_ids=("sg-0000000000000000b",),
     )
     plan = compute_consumer_plan(build_consumer_desired(event([1]), moved), in_place([1]))
     (change,) = plan.changes
@@ -239,7 +239,7 @@ def test_changed_subnets_and_groups_modify_the_endpoint() -> None:
 
 
 def test_no_groups_configured_leaves_the_default_group_alone() -> None:
-    plain = SETTINGS.model_copy(update={"security_group_ids": ()})
+    plain = replace_record(SETTINGS, security_group_ids=())
     plan = compute_consumer_plan(build_consumer_desired(event([1]), plain), in_place([1]))
     assert plan.is_empty
 
@@ -468,7 +468,7 @@ def test_shared_nlb_scale_out_adds_records_only() -> None:
 def test_shared_nlb_without_bootstrap_and_per_broker_with_one_are_refused() -> None:
     with pytest.raises(InvalidEventError, match="bootstrap"):
         build_consumer_desired(shared_event([1, 2], bootstrap=False), SETTINGS)
-    per_broker = event([1, 2]).model_copy(update={"bootstrap": shared_event([1]).bootstrap})
+    per_broker = replace_record(event([1, 2]), bootstrap=shared_event([1]).bootstrap)
     with pytest.raises(InvalidEventError, match="bootstrap"):
         build_consumer_desired(per_broker, SETTINGS)
 
@@ -486,15 +486,10 @@ def test_shared_nlb_without_bootstrap_and_per_broker_with_one_are_refused() -> N
 def test_names_that_are_not_dns_names_or_service_names_are_refused(
     host: str, service_name: str
 ) -> None:
-    broken = event([1]).model_copy(
-        update={
-            "brokers": (
-                event([1])
-                .brokers[0]
-                .model_copy(update={"host_names": (host,), "endpoint_service_name": service_name}),
-            )
-        }
+    broker = replace_record(
+        event([1]).brokers[0], host_names=(host,), endpoint_service_name=service_name
     )
+    broken = replace_record(event([1]), brokers=(broker,))
     with pytest.raises(InvalidEventError):
         build_consumer_desired(broken, SETTINGS)
 

@@ -43,6 +43,7 @@ from msk_privatelink.events import EVENT_SOURCE, BrokerEndpointsChanged
 from msk_privatelink.local_lambda import environment, load_handler_module
 from msk_privatelink.local_workflows import create_queue as _queue
 from msk_privatelink.local_workflows import drain_queue as _drain
+from msk_privatelink.records import parse, to_data
 from tests.consumer.support import Consumer, Hook, add_consumer
 from tests.integration.harness import BUS, World
 
@@ -126,7 +127,7 @@ class ConsumerStack:
     def replies(self) -> list[ConsumerEndpointsReady]:
         """Answers the function put on the consumer bus."""
         return [
-            ConsumerEndpointsReady.model_validate(body["detail"])
+            parse(ConsumerEndpointsReady, body["detail"])
             for body in _drain(self.infra(), self.replies_url)
         ]
 
@@ -207,7 +208,7 @@ def delivered(detail: Any, *, account: str = PROVIDER_ACCOUNT) -> dict[str, Any]
         "time": "2026-11-21T08:00:00Z",
         "region": "us-east-1",
         "resources": [],
-        "detail": detail.model_dump(mode="json", by_alias=True),
+        "detail": to_data(detail),
     }
 
 

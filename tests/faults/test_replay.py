@@ -25,6 +25,7 @@ import pytest
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.aws.config_store import ConfigStore
 from msk_privatelink.config import ClusterConfig
+from msk_privatelink.records import parse
 from tests.faults.support import (
     POSITIVE,
     QUEUE_PLUMBING,
@@ -274,8 +275,8 @@ def test_the_same_event_enqueued_twice_has_one_deduplication_id() -> None:
 
 def test_a_fanned_out_event_has_one_deduplication_id_per_cluster() -> None:
     with world() as w:
-        other = ClusterConfig.model_validate(
-            {"cluster_arn": w.cluster_arn.replace("demo-cluster", "other-cluster")}
+        other = parse(
+            ClusterConfig, {"cluster_arn": w.cluster_arn.replace("demo-cluster", "other-cluster")}
         )
         ConfigStore(AwsClients(w.aws.session()).ssm, PREFIX).put(other)
         queue = reconcile_queue(w)

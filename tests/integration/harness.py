@@ -26,6 +26,7 @@ from msk_privatelink.local_lambda import create_state_table
 from msk_privatelink.naming import TAG_MANAGED_BY
 from msk_privatelink.planner import compute_plan
 from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
+from msk_privatelink.records import parse
 from msk_privatelink.view import endpoints_view
 
 REPO = Path(__file__).resolve().parents[2]
@@ -271,7 +272,7 @@ def create_world(
     )
     document: dict[str, Any] = {"cluster_arn": arn}
     document.update(config_overrides or {})
-    config = ClusterConfig.model_validate(document)
+    config = parse(ClusterConfig, document)
     clients = AwsClients(aws.session(), region=aws.region)
     ConfigStore(clients.ssm, PREFIX).put(config)
     clients.events.create_event_bus(Name=BUS)

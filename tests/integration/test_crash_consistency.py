@@ -9,6 +9,8 @@ desired one: nothing orphaned, nothing duplicated, an empty re-plan.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -58,52 +60,10 @@ def expected_state(w: World) -> dict[str, object]:
     }
 
 
-def count_cut_points(prepare: Callable[[World], None]) -> int:
-    with world() as w:
-        prepare(w)
-        injector = CrashInjector(at=0)
-        clients = w.clients(("before-call.*.*", injector.before))
-        w.reconciler(clients).reconcile(w.config)
-        return injector.seen
-
-
-@pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_every_cut_point_converges_on_the_next_run(
-    scenario: str, after: bool, record_property: Callable[[str, object], None]
-) -> None:
-    prepare = SCENARIOS[scenario]
-    cut_points = count_cut_points(prepare)
-    assert cut_points > 0
-    record_property("cut_points", cut_points)
-
-    for at in range(1, cut_points + 1):
-        with world() as w:
-            prepare(w)
-            injector = CrashInjector(at=at, after=after)
-            crashing = w.clients(
-                ("before-call.*.*", injector.before), ("after-call.*.*", injector.after_call)
-            )
-            with pytest.raises(InjectedCrash):
-                w.reconciler(crashing).reconcile(w.config)
-
-            # The dead run's lease (if it got one) blocks until it expires.
-            w.now += LEASE_SECONDS + 1
-            outcome = w.reconcile()
-
-            state = w.inventory_of_everything()
-            where = f"{scenario}: crash at call #{at} ({injector.operation}), after={after}"
-            assert outcome.status in ("converged", "unchanged"), where
-            assert {k: state[k] for k in expected_state(w)} == expected_state(w), where
-            assert w.residual_plan_size() == 0, where
-            # Consumers hear about the final view at least once, whatever the cut:
-            # the recorded view is the current one, and the last event carries it.
-            assert w.published_fingerprint() == w.current_view().fingerprint(), where
-            events = w.published()
-            if scenario != "ip-change":
-                assert events, where
-                last = events[-1]["detail"]
-                assert [b["brokerId"] for b in last["brokers"]] == sorted(w.broker_ips()), where
+def check_nlb_per_broker(w: World, where: str) -> None:
+    state = w.inventory_of_everything()
+    expected = expected_state(w)
+    assert {k: state[k] for k in expected} == expected, where
 
 
 # shared-nlb: one NLB, per-broker and bootstrap groups, the provider zone.
@@ -157,9 +117,45 @@ def expected_zones(w: World) -> list[tuple[str, list[str]]]:
     return [(hosts[0].split(".", 1)[1], hosts)]
 
 
-def count_shared_cut_points(prepare: Callable[[World], None]) -> int:
-    with world(config_overrides=SHARED) as w:
-        prepare(w)
+def check_shared_nlb(w: World, where: str) -> None:
+    state = w.inventory_of_everything()
+    expected = expected_shared_state(w)
+    assert {k: state[k] for k in expected} == expected, where
+    # Exactly one provider zone, one alias per broker: no orphan, no duplicate.
+    assert shared_zones(w) == expected_zones(w), where
+
+
+# -- the sweep -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One scenario of one pattern: how to set the world up and what the
+    end state must be after any cut."""
+
+    prepare: Callable[[World], None]
+    check_state: Callable[[World, str], None]
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    # A changed IP alone leaves the published view as it was: the run may
+    # have nothing to publish.
+    publishes: bool = True
+
+
+SWEEPS: dict[str, Sweep] = {
+    **{
+        name: Sweep(prepare, check_nlb_per_broker, publishes=name != "ip-change")
+        for name, prepare in SCENARIOS.items()
+    },
+    **{
+        name: Sweep(prepare, check_shared_nlb, SHARED, publishes=name != "shared-replacement")
+        for name, prepare in SHARED_SCENARIOS.items()
+    },
+}
+
+
+def count_cut_points(sweep: Sweep) -> int:
+    with world(config_overrides=sweep.config_overrides) as w:
+        sweep.prepare(w)
         injector = CrashInjector(at=0)
         clients = w.clients(("before-call.*.*", injector.before))
         w.reconciler(clients).reconcile(w.config)
@@ -167,18 +163,18 @@ def count_shared_cut_points(prepare: Callable[[World], None]) -> int:
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["fail-before", "die-after"])
-@pytest.mark.parametrize("scenario", sorted(SHARED_SCENARIOS))
-def test_shared_nlb_every_cut_point_converges_on_the_next_run(
+@pytest.mark.parametrize("scenario", sorted(SWEEPS))
+def test_every_cut_point_converges_on_the_next_run(
     scenario: str, after: bool, record_property: Callable[[str, object], None]
 ) -> None:
-    prepare = SHARED_SCENARIOS[scenario]
-    cut_points = count_shared_cut_points(prepare)
+    sweep = SWEEPS[scenario]
+    cut_points = count_cut_points(sweep)
     assert cut_points > 0
     record_property("cut_points", cut_points)
 
     for at in range(1, cut_points + 1):
-        with world(config_overrides=SHARED) as w:
-            prepare(w)
+        with world(config_overrides=sweep.config_overrides) as w:
+            sweep.prepare(w)
             injector = CrashInjector(at=at, after=after)
             crashing = w.clients(
                 ("before-call.*.*", injector.before), ("after-call.*.*", injector.after_call)
@@ -186,21 +182,19 @@ def test_shared_nlb_every_cut_point_converges_on_the_next_run(
             with pytest.raises(InjectedCrash):
                 w.reconciler(crashing).reconcile(w.config)
 
+            # The dead run's lease (if it got one) blocks until it expires.
             w.now += LEASE_SECONDS + 1
             outcome = w.reconcile()
 
-            state = w.inventory_of_everything()
             where = f"{scenario}: crash at call #{at} ({injector.operation}), after={after}"
             assert outcome.status in ("converged", "unchanged"), where
-            expected = expected_shared_state(w)
-            assert {k: state[k] for k in expected} == expected, where
-            # Exactly one provider zone, one alias per broker: no orphan, no duplicate.
-            assert shared_zones(w) == expected_zones(w), where
+            sweep.check_state(w, where)
             assert w.residual_plan_size() == 0, where
+            # Consumers hear about the final view at least once, whatever the cut:
+            # the recorded view is the current one, and the last event carries it.
             assert w.published_fingerprint() == w.current_view().fingerprint(), where
             events = w.published()
-            if scenario != "shared-replacement":
+            if sweep.publishes:
                 assert events, where
-                assert [b["brokerId"] for b in events[-1]["detail"]["brokers"]] == sorted(
-                    w.broker_ips()
-                ), where
+                last = events[-1]["detail"]
+                assert [b["brokerId"] for b in last["brokers"]] == sorted(w.broker_ips()), where

@@ -18,6 +18,7 @@ from msk_privatelink.demo_onboarding import CONSUMERS_VERIFIED
 from msk_privatelink.demo_shared import SHARED_VERIFIED, SharedView, check
 from msk_privatelink.naming import target_group_name
 from msk_privatelink.reconcile import Reconciler
+from msk_privatelink.records import parse
 from tests.integration.harness import world
 
 pytestmark = pytest.mark.integration
@@ -119,12 +120,13 @@ def converged(**changes: Any) -> SharedView:
     return view
 
 
-CONFIG = ClusterConfig.model_validate(
+CONFIG = parse(
+    ClusterConfig,
     {
         "cluster_arn": ARN,
         "pattern": "shared-nlb",
         "advertised_listeners": {"mode": "msk-configuration"},
-    }
+    },
 )
 
 

@@ -10,6 +10,7 @@ from botocore.awsrequest import AWSResponse
 from msk_privatelink.aws.lease import LeaseHeldError
 from msk_privatelink.errors import ClusterNotFoundError, OwnershipConflictError
 from msk_privatelink.naming import load_balancer_name, name_prefix, target_group_name
+from msk_privatelink.records import replace
 from tests.integration.harness import LEASE_SECONDS, World, world
 
 pytestmark = pytest.mark.integration
@@ -250,9 +251,7 @@ def test_cluster_not_active_withholds_removals(w: World) -> None:
 
 
 def test_unknown_cluster_is_a_clear_terminal_error(w: World) -> None:
-    missing = w.config.model_copy(
-        update={"cluster_arn": w.cluster_arn.replace("demo-cluster", "gone-cluster")}
-    )
+    missing = replace(w.config, cluster_arn=w.cluster_arn.replace("demo-cluster", "gone-cluster"))
     w.counter.reset()
     with pytest.raises(ClusterNotFoundError, match="gone-cluster"):
         w.reconcile(missing)
@@ -440,7 +439,7 @@ def test_the_lease_is_released_after_a_run_and_after_a_failed_run(w: World) -> N
     w.reconcile()
     assert w.reconcile().status == "unchanged"  # a new holder got it at once
     with pytest.raises(ClusterNotFoundError):
-        w.reconcile(w.config.model_copy(update={"cluster_arn": w.cluster_arn + "0"}))
+        w.reconcile(replace(w.config, cluster_arn=w.cluster_arn + "0"))
     assert w.reconcile().status == "unchanged"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from msk_privatelink.aws.msk import target_broker_count
+from msk_privatelink.config import ClusterConfig
 from msk_privatelink.embedded import EmbeddedAws
 from msk_privatelink.errors import ConfigError
 from msk_privatelink.naming import (
@@ -19,6 +20,7 @@ from msk_privatelink.naming import (
     shared_load_balancer_name,
     shared_target_group_name,
 )
+from msk_privatelink.records import parse, replace, to_data
 from tests.integration.harness import World, create_world, world
 
 pytestmark = pytest.mark.integration
@@ -255,9 +257,7 @@ def test_scale_in_beyond_the_removal_ratio_is_withheld(w: World) -> None:
     w.reconcile()
     w.aws.msk.scale(w.cluster_arn, 3)
     # Half the brokers go, above a 40% limit.
-    w.config = w.config.model_copy(
-        update={"guard": w.config.guard.model_copy(update={"max_broker_removal_ratio": 0.4})}
-    )
+    w.config = replace(w.config, guard=replace(w.config.guard, max_broker_removal_ratio=0.4))
     w.counter.reset()
 
     outcome = w.reconcile()
@@ -279,7 +279,7 @@ def test_scale_in_beyond_the_removal_ratio_is_withheld(w: World) -> None:
 def test_port_problems_are_refused_before_any_write(
     w: World, shared_nlb: dict[str, Any], message: str
 ) -> None:
-    config = w.config.model_validate({**w.config.model_dump(), "shared_nlb": shared_nlb})
+    config = parse(ClusterConfig, {**to_data(w.config), "shared_nlb": shared_nlb})
 
     with pytest.raises(ConfigError, match="shared-nlb") as refused:
         w.reconcile(config)
@@ -334,9 +334,7 @@ def test_foreign_look_alike_zone_and_target_group_are_left_alone(w: World) -> No
 def test_switching_the_provider_zone_off_removes_records_then_the_zone(w: World) -> None:
     w.reconcile()
     assert zones(w)
-    config = w.config.model_validate(
-        {**w.config.model_dump(), "shared_nlb": {"provider_zone": False}}
-    )
+    config = parse(ClusterConfig, {**to_data(w.config), "shared_nlb": {"provider_zone": False}})
     order: list[str] = []
     clients = w.clients(("before-call.*.*", lambda model, **_: order.append(model.name)))
 

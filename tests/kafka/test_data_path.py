@@ -46,6 +46,7 @@ from msk_privatelink.local_lambda import create_state_table
 from msk_privatelink.models import AuthScheme
 from msk_privatelink.naming import shared_load_balancer_name
 from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
+from msk_privatelink.records import parse
 from tests.integration.harness import BUS, PREFIX, TABLE, World
 from tests.kafka.broker import HOST, KafkaRuntime, client_config, wait_for
 from tests.kafka.data_path_cluster import KafkaCluster, start_cluster
@@ -87,7 +88,8 @@ def shared_nlb_world(aws: EmbeddedAws, base: int, admin_bootstrap: str) -> World
         client_broker="PLAINTEXT",
     )
     advertise_localhost(aws, arn)
-    config = ClusterConfig.model_validate(
+    config = parse(
+        ClusterConfig,
         {
             "cluster_arn": arn,
             "pattern": "shared-nlb",
@@ -104,7 +106,7 @@ def shared_nlb_world(aws: EmbeddedAws, base: int, admin_bootstrap: str) -> World
                 "admin_bootstrap": admin_bootstrap,
                 "admin_auth": SCHEME.value,
             },
-        }
+        },
     )
     clients = AwsClients(aws.session(), region=aws.region)
     ConfigStore(clients.ssm, PREFIX).put(config)

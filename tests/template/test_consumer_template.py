@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,70 +15,35 @@ import pytest
 
 from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, PROVIDER_EVENT_SOURCE
 from msk_privatelink.consumer_service import HANDLED_TYPES, ConsumerSyncSettings
-from tests.template.test_security_lint import (
-    CHECKOV_UNAVAILABLE,
-    SCRIPT,
-    grants_everyone,
-    in_ci,
-    inline_skips,
-    principals,
-)
-from tests.template.test_template import (
-    CFN_LINT,
-    EM_AARCH64,
+from tests.template.support import (
+    CONSUMER_TEMPLATE,
     OWNER_TAG,
     OWNER_VALUE,
     PSEUDO,
     Renderer,
     Statement,
-    as_list,
+    assert_arm64_msgspec_without_pydantic,
+    assert_cfn_lint_passes,
+    assert_checkov_passes,
+    assert_sam_validate_lint_passes,
+    grants_everyone,
     iam_action_catalogue,
     iam_statements,
+    inline_skips,
     is_mutating,
+    principals,
     resource_types,
-    run,
-    sam_binary,
-    tool,
+    run_sam_build,
+    star_statements_explained,
 )
 
 pytestmark = pytest.mark.template
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "consumer" / "template.yaml"
+TEMPLATE = CONSUMER_TEMPLATE
 PROVIDER_BUS_ARN = "arn:aws:events:us-east-1:123456789012:event-bus/msk-privatelink-provider"
 # Mutations on "*" with no tag condition: Route 53 supports none, and
 # CreateHostedZone has no resource-level permissions. Held to route53:VPCs.
 UNTAGGABLE_STAR_MUTATIONS = {"route53:CreateHostedZone"}
-
-
-def load_template() -> dict[str, Any]:
-    from samtranslator.yaml_helper import yaml_parse
-
-    return dict(json.loads(json.dumps(yaml_parse(TEMPLATE.read_text(encoding="utf-8")))))
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def transformed(template: dict[str, Any]) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    class NoManagedPolicyNames:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    source = json.loads(json.dumps(template))
-    for name, resource in source["Resources"].items():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = f"s3://placeholder-bucket/{name}.zip"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return dict(transform(source, {}, NoManagedPolicyNames()))
 
 
 def role_statements(template: dict[str, Any], role: str) -> list[Statement]:
@@ -106,89 +70,28 @@ def rendered_arns(template: dict[str, Any], statement: Statement) -> list[str]:
 # Real tools
 # ---------------------------------------------------------------------------
 def test_sam_validate_lint_passes(tmp_path: Path) -> None:
-    result = run(
-        [str(sam_binary()), "validate", "--lint", "--template-file", str(TEMPLATE)],
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_sam_validate_lint_passes(TEMPLATE, tmp_path)
 
 
 def test_cfn_lint_passes() -> None:
-    result = run([str(tool(CFN_LINT, "cfn-lint")), str(TEMPLATE)], cwd=REPO, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_cfn_lint_passes(TEMPLATE)
 
 
 def test_checkov_passes_and_every_suppression_is_inline_and_in_use(
     template: dict[str, Any], tmp_path: Path
 ) -> None:
-    report_path = tmp_path / "checkov.json"
-    result = subprocess.run(
-        [
-            str(SCRIPT),
-            str(TEMPLATE.relative_to(REPO)),
-            "--compact",
-            "-o",
-            "cli",
-            "-o",
-            "json",
-            "--output-file-path",
-            f"console,{report_path}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    output = result.stdout[-20_000:] + result.stderr[-5_000:]
-    if result.returncode == CHECKOV_UNAVAILABLE:
-        if in_ci():
-            pytest.fail(output)
-        pytest.skip(f"checkov could not be installed:\n{output}")
-
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    [report] = as_list(report)
-    failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for c in report["results"]["failed_checks"]
-    ]
-    assert failed == [], "\n".join(failed)
-    assert report["summary"]["parsing_errors"] == 0, output
-    assert result.returncode == 0, output
-    scanned = {c["resource"] for c in report["results"]["passed_checks"]}
+    scanned = assert_checkov_passes(TEMPLATE, template, tmp_path / "checkov.json")
     # Both scans ran: as written and as SAM generates it.
     assert "AWS::Serverless::Function.ConsumerSyncFunction" in scanned
     assert "AWS::Lambda::Function.ConsumerSyncFunction" in scanned
-    skipped = {
-        (c["resource"].split(".", 1)[1], c["check_id"]): c["check_result"].get("suppress_comment")
-        for c in report["results"]["skipped_checks"]
-        if c["file_path"] == "/consumer/template.yaml"
-    }
-    declared = {(name, skip["id"]): skip["comment"] for name, skip in inline_skips(template)}
-    assert skipped == declared
-    for comment in declared.values():
-        assert len(str(comment).split()) >= 8
+    for _, skip in inline_skips(template):
+        assert len(str(skip["comment"]).split()) >= 8
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     work = tmp_path_factory.mktemp("consumer-build")
-    result = run(
-        [
-            str(sam_binary()),
-            "build",
-            "--template-file",
-            str(TEMPLATE),
-            "--build-dir",
-            str(work / "build"),
-            "--cache-dir",
-            str(work / "cache"),
-            "--no-cached",
-        ],
-        cwd=work,
-        timeout=900,
-    )
+    result = run_sam_build(TEMPLATE, work)
     assert result.returncode == 0, result.stdout + result.stderr
     yield work / "build"
     shutil.rmtree(work, ignore_errors=True)
@@ -200,9 +103,7 @@ def test_sam_build_produces_the_function_and_the_shared_arm64_layer(built: Path)
     for module in ("consumer_service.py", "consumer_events.py", "consumer_sync.py"):
         assert (layer / "msk_privatelink" / module).is_file(), module
     assert (layer / "aws_lambda_powertools").is_dir()
-    [extension] = list((layer / "pydantic_core").glob("*.so"))
-    assert "cpython-313-aarch64-linux-gnu" in extension.name
-    assert int.from_bytes(extension.read_bytes()[18:20], "little") == EM_AARCH64
+    assert_arm64_msgspec_without_pydantic(layer)
     assert not (layer / "msk_privatelink" / "embedded").exists()
 
 
@@ -378,14 +279,7 @@ def test_every_action_exists_and_its_grant_can_apply(template: dict[str, Any]) -
 
 
 def test_every_star_statement_says_why_in_a_comment(template: dict[str, Any]) -> None:
-    star = {s.sid for s in iam_statements(template) if "*" in s.resources}
-    lines = TEMPLATE.read_text(encoding="utf-8").splitlines()
-    explained = {
-        match.group(1)
-        for index, line in enumerate(lines)
-        if (match := re.match(r"^\s*- Sid: (\w+)\s*$", line))
-        and lines[index - 1].lstrip().startswith("#")
-    }
+    star, explained = star_statements_explained(template, TEMPLATE)
     assert star
     assert star <= explained
 

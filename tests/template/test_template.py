@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,215 +18,49 @@ from typing import Any
 
 import pytest
 
+from tests.template.support import (
+    LAMBDA_VPC_ENI_ACTIONS,
+    OWNER_TAG,
+    OWNER_VALUE,
+    PROVIDER_TEMPLATE,
+    REPO,
+    SUB_VAR,
+    VPC_ENI_STATEMENT,
+    Renderer,
+    Statement,
+    assert_arm64_msgspec_without_pydantic,
+    assert_cfn_lint_passes,
+    assert_sam_validate_lint_passes,
+    grants_everyone,
+    iam_action_catalogue,
+    iam_statements,
+    is_lambda_vpc_eni_grant,
+    is_mutating,
+    principals,
+    resource_types,
+    resources_of_type,
+    run_sam_build,
+)
+
 pytestmark = pytest.mark.template
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "template.yaml"
-BIN = Path(sys.executable).parent
-SAM = BIN / "sam"
-CFN_LINT = BIN / "cfn-lint"
+TEMPLATE = PROVIDER_TEMPLATE
 
-OWNER_TAG = "msk-privatelink:managed-by"
-OWNER_VALUE = "msk-privatelink"
 EXAMPLE_CLUSTER_ARN = (
     "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
     "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 )
-READ_ONLY_VERBS = ("Describe", "Get", "List")
-EM_AARCH64 = 183  # ELF e_machine value of ARM64
-# The network-interface actions Lambda takes with a VPC function's execution
-# role (AWSLambdaVPCAccessExecutionRole's ec2 actions): the one set of writes
-# allowed on "*" without a tag condition, and only in the VPC function's role.
-LAMBDA_VPC_ENI_ACTIONS = {
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-}
-VPC_ENI_STATEMENT = ("KafkaAdminFunctionRole", "ManageVpcNetworkInterfaces")
-
-
-# ---------------------------------------------------------------------------
-# Helpers
-# ---------------------------------------------------------------------------
-def load_template() -> dict[str, Any]:
-    from cfnlint.decode import cfn_yaml
-
-    # JSON round trip: plain dicts/lists/str instead of cfn-lint's node types.
-    return dict(json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE)))))
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-def tool_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["SAM_CLI_TELEMETRY"] = "0"
-    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    # The layer Makefile runs `python3 -m pip`: make it this interpreter.
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("PYTHON", None)
-    return env
-
-
-def tool(path: Path, package: str) -> Path:
-    # A missing tool is a broken environment, not a reason to skip.
-    if not path.is_file():
-        pytest.fail(f"{path.name} not found at {path}: install {package} into this virtualenv")
-    return path
-
-
-def sam_binary() -> Path:
-    return tool(SAM, "aws-sam-cli")
-
-
-def run(cmd: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-@dataclass(frozen=True)
-class Statement:
-    owner: str
-    sid: str
-    body: dict[str, Any]
-
-    @property
-    def actions(self) -> list[str]:
-        return [str(a) for a in as_list(self.body.get("Action", []))]
-
-    @property
-    def resources(self) -> list[Any]:
-        return as_list(self.body.get("Resource", []))
-
-    @property
-    def condition_keys(self) -> set[str]:
-        return {key for block in self.body.get("Condition", {}).values() for key in block}
-
-
-def iam_statements(template: dict[str, Any]) -> list[Statement]:
-    """Every identity-policy statement the template itself writes."""
-    found = []
-    for name, resource in template["Resources"].items():
-        props = resource.get("Properties", {})
-        documents: list[dict[str, Any]] = []
-        if resource["Type"] == "AWS::Serverless::Function":
-            documents += [p for p in props.get("Policies", []) if isinstance(p, dict)]
-        elif resource["Type"] == "AWS::IAM::Role":
-            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
-        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            documents.append(props["PolicyDocument"])
-        for document in documents:
-            if "Statement" not in document:
-                continue  # a SAM policy template (e.g. SQSSendMessagePolicy)
-            for index, statement in enumerate(as_list(document["Statement"])):
-                found.append(Statement(name, statement.get("Sid", str(index)), statement))
-    return found
-
-
-def is_mutating(action: str) -> bool:
-    verb = action.split(":", 1)[1]
-    return not verb.startswith(READ_ONLY_VERBS)
-
-
-def is_lambda_vpc_eni_grant(owner: str, sid: str | None, actions: list[str]) -> bool:
-    """The VPC function's ENI statement: exactly those actions, in that role."""
-    return (owner, sid) == VPC_ENI_STATEMENT and set(actions) == LAMBDA_VPC_ENI_ACTIONS
-
-
-# ---------------------------------------------------------------------------
-# A small evaluator for the intrinsics the parameter document uses, so the
-# rendered JSON can be checked for every shape of input.
-# ---------------------------------------------------------------------------
-PSEUDO = {
-    "AWS::StackName": "msk-privatelink",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::Partition": "aws",
-}
-SUB_VAR = re.compile(r"\$\{([A-Za-z0-9:._]+)\}")
-
-
-@dataclass(frozen=True)
-class Renderer:
-    template: dict[str, Any]
-    overrides: dict[str, str]
-
-    def parameter(self, name: str) -> Any:
-        spec = self.template["Parameters"][name]
-        raw = self.overrides.get(name, str(spec.get("Default", "")))
-        return raw.split(",") if spec["Type"] == "CommaDelimitedList" else raw
-
-    def condition(self, name: str) -> bool:
-        return bool(self.eval(self.template["Conditions"][name]))
-
-    def eval(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [self.eval(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if len(node) != 1:
-            return {key: self.eval(value) for key, value in node.items()}
-        [(fn, arg)] = node.items()
-        if fn == "Ref":
-            return PSEUDO[arg] if arg in PSEUDO else self.parameter(arg)
-        if fn == "Condition":
-            return self.condition(arg)
-        if fn == "Fn::Sub":
-            text, names = (arg, {}) if isinstance(arg, str) else (arg[0], self.eval(arg[1]))
-
-            def substitute(match: re.Match[str]) -> str:
-                key = match.group(1)
-                if key in names:
-                    return str(names[key])
-                value = self.eval({"Ref": key})
-                assert isinstance(value, str), f"${{{key}}} is not a string"
-                return value
-
-            return SUB_VAR.sub(substitute, text)
-        if fn == "Fn::Join":
-            return str(self.eval(arg[0])).join(self.eval(arg[1]))
-        if fn == "Fn::Split":
-            return str(self.eval(arg[1])).split(self.eval(arg[0]))
-        if fn == "Fn::Select":
-            return self.eval(arg[1])[int(self.eval(arg[0]))]
-        if fn == "Fn::If":
-            return self.eval(arg[1] if self.condition(arg[0]) else arg[2])
-        if fn == "Fn::Equals":
-            return self.eval(arg[0]) == self.eval(arg[1])
-        if fn == "Fn::Not":
-            return not self.eval(arg[0])
-        return {fn: self.eval(arg)}
 
 
 # ---------------------------------------------------------------------------
 # Real tools
 # ---------------------------------------------------------------------------
 def test_sam_validate_lint_passes(tmp_path: Path) -> None:
-    result = run(
-        [str(sam_binary()), "validate", "--lint", "--template-file", str(TEMPLATE)],
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_sam_validate_lint_passes(TEMPLATE, tmp_path)
 
 
 def test_cfn_lint_passes() -> None:
-    result = run([str(tool(CFN_LINT, "cfn-lint")), str(TEMPLATE)], cwd=REPO, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_cfn_lint_passes(TEMPLATE)
 
 
 @dataclass(frozen=True)
@@ -244,28 +76,10 @@ class Build:
 @pytest.fixture(scope="session")
 def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
     work = tmp_path_factory.mktemp("sam-build")
-    build_dir = work / "build"
-    result = run(
-        [
-            str(sam_binary()),
-            "build",
-            "--template-file",
-            str(TEMPLATE),
-            "--base-dir",
-            str(REPO),
-            "--build-dir",
-            str(build_dir),
-            "--cache-dir",
-            str(work / "cache"),
-            "--no-cached",
-            "--parallel",
-        ],
-        cwd=work,
-        timeout=900,
-    )
+    result = run_sam_build(TEMPLATE, work, "--base-dir", str(REPO), "--parallel")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    yield Build(root=build_dir, output=output)
+    yield Build(root=work / "build", output=output)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -284,14 +98,7 @@ def test_sam_build_produces_functions_and_an_arm64_layer(sam_build: Build) -> No
     # about 80 ms of cold start for subsegments nobody asked for.
     assert not (layer / "aws_xray_sdk").exists()
     assert (layer / "boto3").is_dir()
-    assert (layer / "pydantic").is_dir()
-
-    # pydantic_core is compiled: it must be the aarch64 build for CPython 3.13.
-    [extension] = list((layer / "pydantic_core").glob("*.so"))
-    assert "cpython-313-aarch64-linux-gnu" in extension.name
-    header = extension.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF"
-    assert int.from_bytes(header[18:20], "little") == EM_AARCH64
+    assert_arm64_msgspec_without_pydantic(layer)
 
     # Development-only code (moto-based) never ships.
     assert not (layer / "msk_privatelink" / "embedded").exists()
@@ -413,7 +220,8 @@ def test_layer_requirements_are_exact_pins_without_yaml() -> None:
     ]
     pins = dict(line.split("==", 1) for line in lines if line)
     assert pins["aws-lambda-powertools"] == "3.37.0"
-    assert pins["pydantic"] == "2.13.5"
+    assert pins["msgspec"] == "0.22.0"
+    assert "pydantic" not in pins
     assert pins["boto3"] == "1.43.108"
     assert "botocore" in pins
     assert not {"pyyaml", "moto", "aws-xray-sdk"} & {name.lower() for name in pins}
@@ -570,23 +378,6 @@ def python313_available() -> bool:
         if check.returncode == 0:
             return True
     return False
-
-
-def iam_action_catalogue() -> dict[str, Any]:
-    """cfn-lint's copy of the IAM service authorization reference."""
-    from cfnlint.data import AdditionalSpecs
-    from cfnlint.helpers import load_resource
-
-    return dict(load_resource(AdditionalSpecs, "Policies.json"))
-
-
-def resource_types(catalogue: dict[str, Any], action: str) -> list[str] | None:
-    """Resource types an action can be scoped to ([] = only "*"); None if unknown."""
-    service, name = action.lower().split(":", 1)
-    actions = catalogue.get(service, {}).get("Actions", {})
-    if name not in actions:
-        return None
-    return list(actions[name].get("Resources", []))
 
 
 def test_every_action_exists_and_its_grant_can_apply(template: dict[str, Any]) -> None:
@@ -819,19 +610,10 @@ def test_only_the_vpc_function_manages_network_interfaces_on_star(
 
 
 def test_no_resource_policy_grants_everyone(template: dict[str, Any]) -> None:
-    def principals(node: Any) -> Iterator[Any]:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "Principal":
-                    yield value
-                yield from principals(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from principals(item)
-
-    for principal in principals(template["Resources"]):
-        assert principal != "*"
-        assert principal != {"AWS": "*"}
+    found = list(principals(template["Resources"]))
+    assert found
+    for principal in found:
+        assert not grants_everyone(principal), principal
 
 
 def test_config_parameter_name_uses_the_cluster_name(template: dict[str, Any]) -> None:

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from msk_privatelink.onboarding.settings import OnboardingSettings
-from tests.template.test_template import REPO, iam_statements, load_template
+from tests.template.support import PROVIDER_TEMPLATE, REPO, iam_statements
 
 pytestmark = pytest.mark.template
+
+TEMPLATE = PROVIDER_TEMPLATE
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 # Actions IAM grants only on "*", each with its reason in template.yaml.
@@ -30,11 +32,6 @@ STAR_ONLY = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
 
 
 def test_tenant_table_is_recoverable_encrypted_and_keyed_per_account(

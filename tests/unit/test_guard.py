@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from msk_privatelink.config import GuardConfig
 from msk_privatelink.desired import build_desired

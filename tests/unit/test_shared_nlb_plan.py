@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses
 
 import pytest
+from msgspec.structs import replace
 
 from msk_privatelink.desired import build_desired
 from msk_privatelink.errors import ConfigError, UnsupportedClusterError
@@ -124,7 +125,7 @@ def test_a_held_broker_keeps_its_address_in_the_bootstrap_group() -> None:
 
 
 def test_brokers_announced_by_the_operation_get_empty_groups_and_listeners() -> None:
-    updating = replace(inventory(state="UPDATING"), target_broker_count=6)
+    updating = dataclasses.replace(inventory(state="UPDATING"), target_broker_count=6)
     desired = build_desired(SHARED, updating)
 
     for broker_id in (4, 5, 6):
@@ -141,7 +142,7 @@ def test_the_quota_counts_prepared_brokers() -> None:
     cfg = config(pattern="shared-nlb", shared_nlb={"listener_quota": 5})
     build_desired(cfg, inventory())  # 1 x (3 + 1) = 4
     with pytest.raises(ConfigError, match="needs 7 listeners"):
-        build_desired(cfg, replace(inventory(state="UPDATING"), target_broker_count=6))
+        build_desired(cfg, dataclasses.replace(inventory(state="UPDATING"), target_broker_count=6))
 
 
 def test_a_foreign_zone_for_the_domain_stops_every_dns_change() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
 from msk_privatelink.local_lambda import FakeContext
+from msk_privatelink.records import replace
 from tests.workflow.harness import (
     OTHER_REGION,
     OTHER_REGION_ACCOUNT,
@@ -71,12 +72,9 @@ def test_only_the_tenant_with_its_token_completes_the_wait(flows: Workflows) -> 
     # Another onboarded account speaking for this tenant, a forged token,
     # a report without a token: all dropped.
     assert answer(SAME_REGION_ACCOUNT, ready)["verdict"] == "ignored"
-    forged = ready.model_copy(update={"task_token": token[:-4] + "AAAA"})
+    forged = replace(ready, task_token=token[:-4] + "AAAA")
     assert answer(OTHER_REGION_ACCOUNT, forged)["verdict"] == "ignored"
-    assert (
-        answer(OTHER_REGION_ACCOUNT, ready.model_copy(update={"task_token": None}))["verdict"]
-        == "ignored"
-    )
+    assert answer(OTHER_REGION_ACCOUNT, replace(ready, task_token=None))["verdict"] == "ignored"
     sfn = flows.w.aws.client("stepfunctions")
     assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
 

@@ -12,18 +12,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-
 from .errors import ConfigError
 from .models import BROKER_PORTS, AuthScheme
 from .patterns import CLUSTER_ARN_RE, PRINCIPAL_ARN_RE, REGION_RE, SUBNET_RE
+from .records import InvalidRecord, Meta, Record, field, force_setattr, parse, parse_json, to_data
 
 MAX_PORT = 65535
 # Per-broker listener port = base + broker id. 200 ports apart (360 for IAM),
@@ -43,42 +35,36 @@ SCRAM_SECRET_ARN_RE = re.compile(
 ADMIN_BOOTSTRAP_RE = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*", re.ASCII)
 
 
-class GuardConfig(BaseModel):
+class GuardConfig(Record, frozen=True):
     """Blast-radius limits checked before any destructive change."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    max_broker_removal_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    max_broker_removal_ratio: Annotated[float, Meta(gt=0, le=1)] = 0.5
 
 
-def _check_ports(value: dict[AuthScheme, int], field: str) -> dict[AuthScheme, int]:
+def _check_ports(value: dict[AuthScheme, int], name: str) -> dict[AuthScheme, int]:
     bad = {s.value: p for s, p in value.items() if not 1 <= p <= MAX_PORT}
     if bad:
-        raise ValueError(f"{field} must be ports in 1..{MAX_PORT}, got {bad}")
+        raise ValueError(f"{name} must be ports in 1..{MAX_PORT}, got {bad}")
     return dict(sorted(value.items()))
 
 
-class SharedNlbConfig(BaseModel):
+class SharedNlbConfig(Record, frozen=True):
     """The shared-nlb pattern: one NLB, a listener per broker on base + broker id."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    port_bases: dict[AuthScheme, int] = Field(default_factory=lambda: dict(DEFAULT_PORT_BASES))
-    bootstrap_ports: dict[AuthScheme, int] = Field(default_factory=lambda: dict(BROKER_PORTS))
+    port_bases: dict[AuthScheme, int] = field(default_factory=lambda: dict(DEFAULT_PORT_BASES))
+    bootstrap_ports: dict[AuthScheme, int] = field(default_factory=lambda: dict(BROKER_PORTS))
     # ELBv2's default quota of listeners per network load balancer.
-    listener_quota: Annotated[int, Field(ge=2, le=1000)] = 50
+    listener_quota: Annotated[int, Meta(ge=2, le=1000)] = 50
     provider_zone: bool = True
 
-    @field_validator("port_bases")
-    @classmethod
-    def _bases(cls, value: dict[AuthScheme, int]) -> dict[AuthScheme, int]:
+    def __post_init__(self) -> None:
         # A scheme left out keeps its default: a document may move one base only.
-        return _check_ports({**DEFAULT_PORT_BASES, **value}, "port_bases")
-
-    @field_validator("bootstrap_ports")
-    @classmethod
-    def _bootstrap(cls, value: dict[AuthScheme, int]) -> dict[AuthScheme, int]:
-        merged = _check_ports({**BROKER_PORTS, **value}, "bootstrap_ports")
+        force_setattr(
+            self,
+            "port_bases",
+            _check_ports({**DEFAULT_PORT_BASES, **self.port_bases}, "port_bases"),
+        )
+        merged = _check_ports({**BROKER_PORTS, **self.bootstrap_ports}, "bootstrap_ports")
         seen: dict[int, str] = {}
         for scheme, port in merged.items():
             if port in seen:
@@ -86,7 +72,7 @@ class SharedNlbConfig(BaseModel):
                     f"bootstrap_ports gives port {port} to both {seen[port]} and {scheme.value}"
                 )
             seen[port] = scheme.value
-        return merged
+        force_setattr(self, "bootstrap_ports", merged)
 
     def port_base(self, scheme: AuthScheme) -> int:
         return self.port_bases[scheme]
@@ -99,44 +85,34 @@ class SharedNlbConfig(BaseModel):
         return self.bootstrap_ports[scheme]
 
 
-class AdvertisedListenersConfig(BaseModel):
-    """How brokers learn to advertise their shared-nlb ports."""
+def _check_admin_bootstrap(value: str) -> None:
+    if not ADMIN_BOOTSTRAP_RE.fullmatch(value):
+        raise ValueError(f"admin_bootstrap must be host:port[,host:port...], got {value!r}")
+    bad = [
+        p for p in (int(hp.rsplit(":", 1)[1]) for hp in value.split(",")) if not 1 <= p <= MAX_PORT
+    ]
+    if bad:
+        raise ValueError(f"admin_bootstrap ports must be in 1..{MAX_PORT}, got {bad}")
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+class AdvertisedListenersConfig(Record, frozen=True):
+    """How brokers learn to advertise their shared-nlb ports."""
 
     mode: Literal["msk-configuration", "broker-override", "none"] = "none"
     admin_bootstrap: str | None = None
     admin_auth: AuthScheme | None = None
     scram_secret_arn: str | None = None
 
-    @field_validator("admin_bootstrap")
-    @classmethod
-    def _admin_bootstrap(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not ADMIN_BOOTSTRAP_RE.fullmatch(value):
-            raise ValueError(f"admin_bootstrap must be host:port[,host:port...], got {value!r}")
-        bad = [
-            p
-            for p in (int(hp.rsplit(":", 1)[1]) for hp in value.split(","))
-            if not 1 <= p <= MAX_PORT
-        ]
-        if bad:
-            raise ValueError(f"admin_bootstrap ports must be in 1..{MAX_PORT}, got {bad}")
-        return value
-
-    @field_validator("scram_secret_arn")
-    @classmethod
-    def _scram_secret(cls, value: str | None) -> str | None:
-        if value is not None and not SCRAM_SECRET_ARN_RE.fullmatch(value):
+    def __post_init__(self) -> None:
+        if self.admin_bootstrap is not None:
+            _check_admin_bootstrap(self.admin_bootstrap)
+        if self.scram_secret_arn is not None and not SCRAM_SECRET_ARN_RE.fullmatch(
+            self.scram_secret_arn
+        ):
             raise ValueError(
                 "scram_secret_arn must be a Secrets Manager secret ARN whose name starts "
-                f"with AmazonMSK_, got {value!r}"
+                f"with AmazonMSK_, got {self.scram_secret_arn!r}"
             )
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AdvertisedListenersConfig:
         override_only = {
             name: getattr(self, name)
             for name in ("admin_bootstrap", "admin_auth", "scram_secret_arn")
@@ -149,16 +125,17 @@ class AdvertisedListenersConfig(BaseModel):
             )
         if self.admin_auth is AuthScheme.SASL_SCRAM and self.scram_secret_arn is None:
             raise ValueError("admin_auth sasl_scram needs scram_secret_arn")
-        return self
 
 
-class ClusterConfig(BaseModel):
+def _sorted_unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(values)))
+
+
+class ClusterConfig(Record, frozen=True):
     """What the operator wants for one MSK cluster."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    version: Literal[1] = 1
     cluster_arn: str
+    version: Literal[1] = 1
     pattern: Literal["nlb-per-broker", "shared-nlb"] = "nlb-per-broker"
     # None: every client scheme the cluster has enabled.
     auth_schemes: tuple[AuthScheme, ...] | None = None
@@ -167,66 +144,47 @@ class ClusterConfig(BaseModel):
     acceptance_required: bool = True
     allowed_principals: tuple[str, ...] = ()
     supported_regions: tuple[str, ...] = ()
-    guard: GuardConfig = GuardConfig()
-    shared_nlb: SharedNlbConfig = SharedNlbConfig()
-    advertised_listeners: AdvertisedListenersConfig = AdvertisedListenersConfig()
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    shared_nlb: SharedNlbConfig = field(default_factory=SharedNlbConfig)
+    advertised_listeners: AdvertisedListenersConfig = field(
+        default_factory=AdvertisedListenersConfig
+    )
 
-    @field_validator("cluster_arn")
-    @classmethod
-    def _cluster_arn(cls, value: str) -> str:
-        if not CLUSTER_ARN_RE.fullmatch(value):
-            raise ValueError(f"not an MSK cluster ARN: {value!r}")
-        return value
-
-    @field_validator("auth_schemes")
-    @classmethod
-    def _schemes(cls, value: tuple[AuthScheme, ...] | None) -> tuple[AuthScheme, ...] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("auth_schemes must name at least one scheme (or be omitted)")
-        if len(set(value)) != len(value):
-            raise ValueError("auth_schemes lists a scheme twice")
-        return tuple(sorted(value))
-
-    @field_validator("subnet_ids")
-    @classmethod
-    def _subnets(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        bad = [s for s in value if not SUBNET_RE.fullmatch(s)]
-        if bad or not value:
-            raise ValueError(f"subnet_ids must be non-empty subnet ids, got {list(value)!r}")
-        return tuple(sorted(set(value)))
-
-    @field_validator("allowed_principals")
-    @classmethod
-    def _principals(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for principal in value:
+    def __post_init__(self) -> None:
+        # Messages start with the field's name: checks made here are reported
+        # for the whole document, not under a field's path.
+        if not CLUSTER_ARN_RE.fullmatch(self.cluster_arn):
+            raise ValueError(f"cluster_arn: not an MSK cluster ARN: {self.cluster_arn!r}")
+        if self.auth_schemes is not None:
+            if not self.auth_schemes:
+                raise ValueError("auth_schemes must name at least one scheme (or be omitted)")
+            if len(set(self.auth_schemes)) != len(self.auth_schemes):
+                raise ValueError("auth_schemes lists a scheme twice")
+            force_setattr(self, "auth_schemes", tuple(sorted(self.auth_schemes)))
+        if self.subnet_ids is not None:
+            if not self.subnet_ids or not all(SUBNET_RE.fullmatch(s) for s in self.subnet_ids):
+                raise ValueError(
+                    f"subnet_ids must be non-empty subnet ids, got {list(self.subnet_ids)!r}"
+                )
+            force_setattr(self, "subnet_ids", _sorted_unique(self.subnet_ids))
+        for principal in self.allowed_principals:
             # A wildcard would open every broker to every AWS account.
             if principal == "*" or not PRINCIPAL_ARN_RE.fullmatch(principal):
                 raise ValueError(
-                    f"allowed principal {principal!r} is not an IAM account-root, role or user ARN"
+                    f"allowed_principals: {principal!r} is not an IAM account-root, role or "
+                    "user ARN"
                 )
-        return tuple(sorted(set(value)))
-
-    @field_validator("supported_regions")
-    @classmethod
-    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for region in value:
+        force_setattr(self, "allowed_principals", _sorted_unique(self.allowed_principals))
+        for region in self.supported_regions:
             if not REGION_RE.fullmatch(region):
-                raise ValueError(f"not an AWS Region name: {region!r}")
-        return tuple(sorted(set(value)))
-
-    @model_validator(mode="after")
-    def _pattern_fields(self) -> ClusterConfig:
+                raise ValueError(f"supported_regions: not an AWS Region name: {region!r}")
+        force_setattr(self, "supported_regions", _sorted_unique(self.supported_regions))
         if self.pattern == "nlb-per-broker" and self.advertised_listeners.mode != "none":
             raise ValueError(
                 "advertised_listeners.mode must be none with pattern nlb-per-broker "
                 "(every broker keeps its own port there); use pattern shared-nlb to "
                 "re-advertise brokers"
             )
-        return self
 
     @property
     def region(self) -> str:
@@ -243,17 +201,14 @@ class ClusterConfig(BaseModel):
 
 
 def parse_config(document: str | bytes | dict[str, Any], source: str) -> ClusterConfig:
-    """Validate a configuration document, naming ``source`` in any error."""
+    """Validate a configuration document, naming ``source`` and the field in any error."""
     try:
         if isinstance(document, dict):
-            return ClusterConfig.model_validate(document)
-        return ClusterConfig.model_validate_json(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<document>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid cluster configuration in {source}: {problems}") from exc
+            return parse(ClusterConfig, document)
+        return parse_json(ClusterConfig, document)
+    except InvalidRecord as exc:
+        problem = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
+        raise ConfigError(f"invalid cluster configuration in {source}: {problem}") from exc
 
 
 def load_config_file(path: Path) -> ClusterConfig:
@@ -277,4 +232,4 @@ def load_config_file(path: Path) -> ClusterConfig:
 
 def dump_config(config: ClusterConfig) -> str:
     """The canonical JSON form stored in Parameter Store."""
-    return json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return json.dumps(to_data(config), sort_keys=True, separators=(",", ":"))

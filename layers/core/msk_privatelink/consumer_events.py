@@ -14,37 +14,37 @@ bus by the consumer stack's rule), ``source = "msk-privatelink.consumer"``:
 Provider announcements (provider bus), ``source = "msk-privatelink"``:
 - ``ConsumerOnboarded`` / ``ConsumerOffboarded``.
 
-Every model is frozen and refuses unknown fields; JSON keys are camelCase.
+Every event is a frozen msgspec struct (records.py) that refuses unknown
+fields; JSON keys are camelCase.
 The JSON Schema of each is rendered into docs/events.md by
 ``python -m msk_privatelink.event_docs``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from typing import Annotated, ClassVar, Literal
 
 from .events import EVENT_SOURCE, SCHEMA_VERSION, BrokerEndpointsChanged
+from .records import CamelRecord, Meta, anchored, to_json
 
 CONSUMER_EVENT_SOURCE = "msk-privatelink.consumer"
 PROVIDER_EVENT_SOURCE = EVENT_SOURCE
 CONSUMER_BUS_NAME = "msk-privatelink-consumer"
 
-# ASCII classes only: pydantic's regex engine gives \d and \w Unicode meaning.
-CLUSTER_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]{1,64}/[A-Za-z0-9-]+$"
+# Anchored at both ends (records.anchored: no trailing newline either), ASCII
+# classes only.
+CLUSTER_ARN_PATTERN = anchored(
+    r"arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]{1,64}/[A-Za-z0-9-]+"
 )
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
-VPC_ID_PATTERN = r"^vpc-[0-9a-f]{8,17}$"
-SUBNET_ID_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
-SECURITY_GROUP_ID_PATTERN = r"^sg-[0-9a-f]{8,17}$"
-VPC_ENDPOINT_ID_PATTERN = r"^vpce-[0-9a-f]{8,17}$"
+ACCOUNT_ID_PATTERN = anchored(r"[0-9]{12}")
+REGION_PATTERN = anchored(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+VPC_ID_PATTERN = anchored(r"vpc-[0-9a-f]{8,17}")
+SUBNET_ID_PATTERN = anchored(r"subnet-[0-9a-f]{8,17}")
+SECURITY_GROUP_ID_PATTERN = anchored(r"sg-[0-9a-f]{8,17}")
+VPC_ENDPOINT_ID_PATTERN = anchored(r"vpce-[0-9a-f]{8,17}")
 # Step Functions task tokens: 1..2048 characters (SendTaskSuccess's limit),
 # printable ASCII (they are base64-like).
-TASK_TOKEN_PATTERN = r"^[\x21-\x7e]+$"
+TASK_TOKEN_PATTERN = anchored(r"[\x21-\x7e]+")
 MAX_TASK_TOKEN = 2048
 # SendTaskFailure's `cause` holds 32768 characters; a reason stays well below.
 MAX_REASON = 1024
@@ -52,36 +52,30 @@ MAX_REASON = 1024
 MAX_SUBNETS = 32
 MAX_SECURITY_GROUPS = 16
 
-ClusterArn = Annotated[str, Field(pattern=CLUSTER_ARN_PATTERN, max_length=2048)]
-AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
-Region = Annotated[str, Field(pattern=REGION_PATTERN, max_length=32)]
-VpcId = Annotated[str, Field(pattern=VPC_ID_PATTERN)]
-SubnetId = Annotated[str, Field(pattern=SUBNET_ID_PATTERN)]
-SecurityGroupId = Annotated[str, Field(pattern=SECURITY_GROUP_ID_PATTERN)]
+ClusterArn = Annotated[str, Meta(pattern=CLUSTER_ARN_PATTERN, max_length=2048)]
+AccountId = Annotated[str, Meta(pattern=ACCOUNT_ID_PATTERN)]
+Region = Annotated[str, Meta(pattern=REGION_PATTERN, max_length=32)]
+VpcId = Annotated[str, Meta(pattern=VPC_ID_PATTERN)]
+SubnetId = Annotated[str, Meta(pattern=SUBNET_ID_PATTERN)]
+SecurityGroupId = Annotated[str, Meta(pattern=SECURITY_GROUP_ID_PATTERN)]
 TaskToken = Annotated[
-    str, Field(min_length=1, max_length=MAX_TASK_TOKEN, pattern=TASK_TOKEN_PATTERN)
+    str, Meta(min_length=1, max_length=MAX_TASK_TOKEN, pattern=TASK_TOKEN_PATTERN)
 ]
-Generation = Annotated[int, Field(ge=1, description="Generation of the cluster's view.")]
+Generation = Annotated[int, Meta(ge=1, description="Generation of the cluster's view.")]
 
 ConsumerState = Literal["ready", "removed", "failed"]
 
 
-class _Detail(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        defer_build=True,
-    )
-
+class _Detail(CamelRecord, frozen=True, kw_only=True):
     def to_detail_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
+        return to_json(self)
 
 
-class _Tenant(_Detail):
+class _Tenant(_Detail, frozen=True, kw_only=True):
     """Who an event concerns: one cluster in one consumer account, Region and VPC."""
 
+    # Not part of the detail: EventBridge carries it as the event's detail-type.
+    detail_type: ClassVar[str]
     schema_version: Literal["1.0"] = SCHEMA_VERSION
     cluster_arn: ClusterArn
     consumer_account_id: AccountId
@@ -89,7 +83,7 @@ class _Tenant(_Detail):
     vpc_id: VpcId
 
 
-class ConsumerOnboardingRequested(_Tenant):
+class ConsumerOnboardingRequested(_Tenant, frozen=True, kw_only=True):
     """Provider -> consumer: build the interface endpoints, the cluster's private
     hosted zone and its records in `vpcId`, then answer with
     `ConsumerEndpointsReady` carrying `taskToken`. `endpoints` is the cluster's
@@ -97,20 +91,17 @@ class ConsumerOnboardingRequested(_Tenant):
     its generation. The consumer remembers the VPC, subnets and security groups
     for the later `BrokerEndpointsChanged` events of the cluster."""
 
-    detail_type: Literal["ConsumerOnboardingRequested"] = Field(
-        default="ConsumerOnboardingRequested", exclude=True
-    )
-    subnet_ids: tuple[SubnetId, ...] = Field(min_length=1, max_length=MAX_SUBNETS)
+    detail_type: ClassVar[Literal["ConsumerOnboardingRequested"]] = "ConsumerOnboardingRequested"
+    subnet_ids: Annotated[tuple[SubnetId, ...], Meta(min_length=1, max_length=MAX_SUBNETS)]
     # Empty: EC2 gives the endpoints the VPC's default security group.
-    security_group_ids: tuple[SecurityGroupId, ...] = Field(
-        default=(), max_length=MAX_SECURITY_GROUPS
-    )
+    security_group_ids: Annotated[
+        tuple[SecurityGroupId, ...], Meta(max_length=MAX_SECURITY_GROUPS)
+    ] = ()
     task_token: TaskToken
     generation: Generation
     endpoints: BrokerEndpointsChanged
 
-    @model_validator(mode="after")
-    def _same_cluster_and_generation(self) -> Self:
+    def __post_init__(self) -> None:
         if self.endpoints.cluster_arn != self.cluster_arn:
             raise ValueError(
                 f"endpoints describe {self.endpoints.cluster_arn}, not {self.cluster_arn}"
@@ -124,71 +115,65 @@ class ConsumerOnboardingRequested(_Tenant):
             raise ValueError("subnetIds lists a subnet twice")
         if len(set(self.security_group_ids)) != len(self.security_group_ids):
             raise ValueError("securityGroupIds lists a group twice")
-        return self
 
 
-class ConsumerOffboardingRequested(_Tenant):
+class ConsumerOffboardingRequested(_Tenant, frozen=True, kw_only=True):
     """Provider -> consumer: remove every interface endpoint, record and hosted
     zone the consumer stack created for the cluster in `vpcId` (nothing else),
     then answer with `ConsumerEndpointsReady` state `removed` carrying
     `taskToken`."""
 
-    detail_type: Literal["ConsumerOffboardingRequested"] = Field(
-        default="ConsumerOffboardingRequested", exclude=True
-    )
+    detail_type: ClassVar[Literal["ConsumerOffboardingRequested"]] = "ConsumerOffboardingRequested"
     task_token: TaskToken
     generation: Generation
 
 
-class ConsumerEndpoint(_Detail):
-    service_name: str = Field(
-        min_length=1, max_length=255, description="VPC endpoint service name."
-    )
-    vpc_endpoint_id: str = Field(
-        pattern=VPC_ENDPOINT_ID_PATTERN, description="The consumer's interface endpoint."
-    )
+class ConsumerEndpoint(_Detail, frozen=True, kw_only=True):
+    service_name: Annotated[
+        str, Meta(min_length=1, max_length=255, description="VPC endpoint service name.")
+    ]
+    vpc_endpoint_id: Annotated[
+        str,
+        Meta(pattern=VPC_ENDPOINT_ID_PATTERN, description="The consumer's interface endpoint."),
+    ]
 
 
-class ConsumerEndpointsReady(_Tenant):
+class ConsumerEndpointsReady(_Tenant, frozen=True, kw_only=True):
     """Consumer -> provider: the consumer side of the cluster in `vpcId` is
     `ready` (endpoints, zone and records match view `generation`), `removed`
     (offboarded), or `failed` (`reason` says why; nothing is half-applied that
     a retry would not finish). The answer to a request carries its
     `taskToken`; the report after a `BrokerEndpointsChanged` has none."""
 
-    detail_type: Literal["ConsumerEndpointsReady"] = Field(
-        default="ConsumerEndpointsReady", exclude=True
-    )
+    detail_type: ClassVar[Literal["ConsumerEndpointsReady"]] = "ConsumerEndpointsReady"
     generation: Generation
     state: ConsumerState
-    reason: str = Field(default="", max_length=MAX_REASON)
+    reason: Annotated[str, Meta(max_length=MAX_REASON)] = ""
     task_token: TaskToken | None = None
     endpoints: tuple[ConsumerEndpoint, ...] = ()
 
-    @model_validator(mode="after")
-    def _reason_only_when_failed(self) -> Self:
+    def __post_init__(self) -> None:
         if self.state == "failed" and not self.reason:
             raise ValueError("state failed needs a reason")
         if self.state != "failed" and self.reason:
             raise ValueError(f"state {self.state} carries no reason")
         if self.state == "removed" and self.endpoints:
             raise ValueError("state removed lists no endpoint")
-        return self
 
 
-class ConsumerOnboarded(_Tenant):
+class ConsumerOnboarded(_Tenant, frozen=True, kw_only=True):
     """Provider announcement: the consumer account's endpoints for the cluster
     are connected and verified; the tenant is active."""
 
-    detail_type: Literal["ConsumerOnboarded"] = Field(default="ConsumerOnboarded", exclude=True)
+    detail_type: ClassVar[Literal["ConsumerOnboarded"]] = "ConsumerOnboarded"
     generation: Generation
 
 
-class ConsumerOffboarded(_Tenant):
+class ConsumerOffboarded(_Tenant, frozen=True, kw_only=True):
     """Provider announcement: the consumer account no longer reaches the cluster;
     its permissions and routing were removed."""
 
-    detail_type: Literal["ConsumerOffboarded"] = Field(default="ConsumerOffboarded", exclude=True)
+    detail_type: ClassVar[Literal["ConsumerOffboarded"]] = "ConsumerOffboarded"
     generation: Generation
 
 

@@ -23,9 +23,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from .aws.clients import AwsClients
 from .aws.consumer_registry import DEFAULT_PREFIX, Tenancy, TenancyRegistry
@@ -45,6 +45,7 @@ from .consumer_events import (
 from .consumer_sync import ConsumerSettings, build_consumer_desired
 from .errors import ConfigError, InvalidEventError, TerminalError
 from .events import BrokerEndpointsChanged
+from .records import InvalidRecord, Meta, anchored, parse
 
 logger = logging.getLogger(__name__)
 
@@ -107,15 +108,17 @@ class ConsumerSyncSettings:
         )
 
 
-class Envelope(BaseModel):
-    """The EventBridge fields this function relies on."""
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """The EventBridge fields this function relies on. The others (time,
+    region, resources, ...) are allowed and ignored: not a records.Record,
+    which would refuse them."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    id: str = Field(min_length=1, max_length=128)
-    detail_type: str = Field(alias="detail-type", min_length=1, max_length=128)
-    source: str = Field(min_length=1, max_length=256)
-    account: str = Field(pattern=r"^[0-9]{12}$")
+    id: Annotated[str, Meta(min_length=1, max_length=128)]
+    detail_type: Annotated[str, Meta(min_length=1, max_length=128)] = msgspec.field(
+        name="detail-type"
+    )
+    source: Annotated[str, Meta(min_length=1, max_length=256)]
+    account: Annotated[str, Meta(pattern=anchored(r"[0-9]{12}"))]
     detail: dict[str, Any]
 
 
@@ -145,13 +148,10 @@ class Handled:
         }
 
 
-def _errors(exc: ValidationError) -> str:
-    """Pydantic's errors without the offending input (it may be huge or hostile)."""
-    parts = [
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False)
-    ]
-    return "; ".join(parts[:10]) + (f" (+{len(parts) - 10} more)" if len(parts) > 10 else "")
+def _errors(exc: InvalidRecord) -> str:
+    """The first problem, as "field: reason". The reason never quotes a value,
+    only an unknown field's name, which may be huge: cut short."""
+    return _short(str(exc))
 
 
 def _short(text: str) -> str:
@@ -169,8 +169,8 @@ class ConsumerSyncService:
 
     def handle(self, event: Mapping[str, Any]) -> Handled:
         try:
-            envelope = Envelope.model_validate(event)
-        except ValidationError as exc:
+            envelope = parse(Envelope, event)
+        except InvalidRecord as exc:
             return Handled("unknown", "refused", reason=f"not an EventBridge event: {_errors(exc)}")
         kind = envelope.detail_type
         if kind not in HANDLED_TYPES:
@@ -183,11 +183,11 @@ class ConsumerSyncService:
             )
         try:
             if kind == "ConsumerOnboardingRequested":
-                return self.onboard(ConsumerOnboardingRequested.model_validate(envelope.detail))
+                return self.onboard(parse(ConsumerOnboardingRequested, envelope.detail))
             if kind == "ConsumerOffboardingRequested":
-                return self.offboard(ConsumerOffboardingRequested.model_validate(envelope.detail))
-            return self.follow(BrokerEndpointsChanged.model_validate(envelope.detail))
-        except ValidationError as exc:
+                return self.offboard(parse(ConsumerOffboardingRequested, envelope.detail))
+            return self.follow(parse(BrokerEndpointsChanged, envelope.detail))
+        except InvalidRecord as exc:
             return Handled(kind, "refused", reason=f"invalid {kind}: {_errors(exc)}")
         except InvalidEventError as exc:
             return Handled(kind, "refused", reason=_short(str(exc)))

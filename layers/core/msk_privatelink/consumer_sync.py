@@ -25,13 +25,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from .consumer_events import Region, SecurityGroupId, SubnetId, VpcId
 from .errors import InvalidEventError
 from .events import BrokerEndpointsChanged
 from .plan import change_dict
+from .records import Record
 
 # The last applied generation, on the cluster's hosted zone (see aws/consumer_side.py).
 TAG_GENERATION = "msk-privatelink:generation"
@@ -68,17 +68,18 @@ def normalize_dns(name: str) -> str:
 # -- settings ------------------------------------------------------------------
 
 
-class ConsumerSettings(BaseModel):
-    """Where the consumer's endpoints go (one VPC per consumer stack)."""
+class ConsumerSettings(Record, frozen=True, kw_only=True):
+    """Where the consumer's endpoints go (one VPC per consumer stack).
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    Built from a request or a stored tenancy, both validated when decoded;
+    :func:`records.parse` checks a mapping with snake_case keys."""
 
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_id: VpcId
     # Empty: enough to find and remove what exists (offboarding), never to build.
-    subnet_ids: tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
+    subnet_ids: tuple[SubnetId, ...] = ()
     # Empty: EC2 applies the VPC's default group, and it is left as it is.
-    security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+    security_group_ids: tuple[SecurityGroupId, ...] = ()
+    region: Region
 
 
 # -- desired -------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .config import ClusterConfig
 from .demo import DemoCluster, capture_bus_events
 from .models import AuthScheme
 from .naming import TAG_CLUSTER_ARN, shared_load_balancer_name
+from .records import parse
 from .render import table
 
 if TYPE_CHECKING:
@@ -205,12 +206,13 @@ class SharedNlbAct:
         self.arn = self.aws.msk.create_cluster(
             "shared-cluster", list(network.subnet_ids), broker_count=3, auth=("tls", "iam")
         )
-        config = ClusterConfig.model_validate(
+        config = parse(
+            ClusterConfig,
             {
                 "cluster_arn": self.arn,
                 "pattern": "shared-nlb",
                 "advertised_listeners": {"mode": "msk-configuration"},
-            }
+            },
         )
         parameter = self.run.store.put(config)
         shared = config.shared_nlb

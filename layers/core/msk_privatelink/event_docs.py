@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
-
-from pydantic import BaseModel
+from typing import Any, TypedDict
 
 from .consumer_events import (
     CONSUMER_EVENT_MODELS,
@@ -21,6 +21,7 @@ from .consumer_events import (
     ConsumerOnboardingRequested,
 )
 from .events import EVENT_MODELS, EVENT_SOURCE, BrokerEndpoint, BrokerEndpointsChanged
+from .records import CamelRecord, json_schema, to_json
 
 INTRO = f"""# Events
 
@@ -39,10 +40,15 @@ fingerprint and generation are kept in the stack's state table; the event is
 put on the bus before the record is updated, so a crash in between re-sends
 the same generation rather than losing the change.
 
-This file is generated from the Pydantic models in
+This file is generated from the msgspec structs in
 `layers/core/msk_privatelink/events.py` and
 `layers/core/msk_privatelink/consumer_events.py` by
 `python -m msk_privatelink.event_docs`; a test fails when they differ.
+Each schema refuses unknown fields (`additionalProperties: false`); the
+structs a detail contains are under `$defs`. Every `pattern` is anchored at
+both ends, and its final `(?!\\n)` refuses a trailing newline (Python's `$`
+alone matches before one; to an ECMAScript validator the lookahead changes
+nothing).
 """
 
 CONSUMER_INTRO = f"""## Events between accounts
@@ -75,12 +81,21 @@ ARN = (
     "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
     "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 )
-CONSUMER = {
-    "cluster_arn": ARN,
-    "consumer_account_id": "111122223333",
-    "consumer_region": "us-east-1",
-    "vpc_id": "vpc-0a1b2c3d4e5f60718",
-}
+
+
+class _TenantFields(TypedDict):
+    cluster_arn: str
+    consumer_account_id: str
+    consumer_region: str
+    vpc_id: str
+
+
+CONSUMER = _TenantFields(
+    cluster_arn=ARN,
+    consumer_account_id="111122223333",
+    consumer_region="us-east-1",
+    vpc_id="vpc-0a1b2c3d4e5f60718",
+)
 SERVICE = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAd1Example+TaskToken/Base64=="
 
@@ -104,7 +119,7 @@ def example() -> BrokerEndpointsChanged:
     )
 
 
-EXAMPLES: dict[str, Callable[[], BaseModel]] = {
+EXAMPLES: dict[str, Callable[[], CamelRecord]] = {
     "BrokerEndpointsChanged": example,
     "ConsumerOnboardingRequested": lambda: ConsumerOnboardingRequested(
         **CONSUMER,
@@ -131,15 +146,30 @@ EXAMPLES: dict[str, Callable[[], BaseModel]] = {
 }
 
 
-def _section(model: type[BaseModel]) -> list[str]:
+def _schema(model: type[CamelRecord]) -> dict[str, Any]:
+    """The event's own schema at the top, the structs it contains under ``$defs``
+    (msgspec puts every struct, the event too, under ``$defs`` behind a ``$ref``)."""
+    generated = json_schema(model)
+    defs: dict[str, Any] = generated["$defs"]
+    for struct in defs.values():
+        # A struct's description is its docstring, as written (indented lines).
+        if "description" in struct:
+            struct["description"] = inspect.cleandoc(struct["description"])
+    schema: dict[str, Any] = defs.pop(generated["$ref"].removeprefix("#/$defs/"))
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _section(model: type[CamelRecord]) -> list[str]:
     name = model.__name__
     parts = [f"## `{name}` (detail-type `{name}`)\n"]
     parts.append((model.__doc__ or "").strip() + "\n")
     parts.append("Example `detail`:\n")
-    detail = EXAMPLES[name]().model_dump_json(by_alias=True)
+    detail = to_json(EXAMPLES[name]())
     parts.append("```json\n" + json.dumps(json.loads(detail), indent=2) + "\n```\n")
     parts.append("JSON Schema of `detail`:\n")
-    schema = model.model_json_schema(by_alias=True)
+    schema = _schema(model)
     parts.append("```json\n" + json.dumps(schema, indent=2, sort_keys=True) + "\n```\n")
     return parts
 

@@ -1,5 +1,5 @@
 """Identifier patterns shared by the configuration, the router and the queue
-messages. Kept free of pydantic: the router's cold start does not need it."""
+messages. Plain compiled regexes: the router imports no document records."""
 
 from __future__ import annotations
 

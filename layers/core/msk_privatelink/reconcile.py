@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from msgspec.structs import replace
 
 from .advertised_outcome import AdvertisedOutcome, AdvertisedStatus
-from .advertised_service import (
-    AdvertisedListeners,
-    BrokerOverrideCall,
-    mapping_fingerprint,
-    mapping_from_config,
-)
 from .aws.actual import ActualStateReader
 from .aws.applier import PlanApplier
 from .aws.clients import AwsClients
@@ -33,6 +29,12 @@ from .plan import Change, Plan, Step
 from .planner import compute_plan
 from .resources import ActualState, DesiredState
 from .view import endpoints_view
+
+if TYPE_CHECKING:
+    # Imported where used: only shared-nlb clusters with advertised listeners
+    # need the advertised-listeners stack, so every other cluster's cold start
+    # does not pay for it.
+    from .advertised_service import AdvertisedListeners, BrokerOverrideCall
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +197,8 @@ class Reconciler:
                 "Kafka admin function, and this deployment has none (deploy the stack with "
                 "KafkaAdminSubnetIds, or use mode msk-configuration); nothing was changed"
             )
+        from .advertised_service import AdvertisedListeners
+
         return AdvertisedListeners.from_config(
             config, kafka=self._clients.kafka, broker_override=self._broker_override
         )
@@ -292,6 +296,9 @@ class Reconciler:
                 status=AdvertisedStatus.BUSY,
                 detail=f"brokers {held} have no address yet; advertised listeners wait",
             )
+        # Loaded by _advertiser already: an advertiser exists.
+        from .advertised_service import mapping_fingerprint, mapping_from_config
+
         schemes = frozenset(resolve_schemes(a.config, a.inventory))
         mapping = mapping_from_config(a.config, a.inventory, schemes)
         if advertiser.mode != "broker-override":

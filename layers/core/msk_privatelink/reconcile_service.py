@@ -10,14 +10,12 @@ before BrokerEndpointsChanged announces them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .advertised_service import BrokerOverrideCall
 from .aws.clients import AwsClients
 from .aws.config_store import ConfigStore
-from .aws.kafka_admin_invoke import LambdaBrokerOverride
 from .aws.lease import ClusterLeases
 from .aws.publisher import EndpointsPublisher
 from .aws.tenants import TenantRegistry
@@ -27,6 +25,9 @@ from .onboarding.tenancy import with_tenants
 from .reconcile import ReconcileOutcome, Reconciler
 from .settings import ReconcilerSettings
 from .triggers import ReconcileRequest
+
+if TYPE_CHECKING:
+    from .advertised_service import BrokerOverrideCall
 
 
 class ReconcileService:
@@ -55,6 +56,9 @@ class ReconcileService:
         )
         self.publisher = publisher
         if broker_override is None and settings.kafka_admin_function_name:
+            # Only stacks deployed with the Kafka admin function load its client.
+            from .aws.kafka_admin_invoke import LambdaBrokerOverride
+
             broker_override = LambdaBrokerOverride(
                 clients.lambda_, settings.kafka_admin_function_name
             )

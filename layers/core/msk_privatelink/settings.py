@@ -1,7 +1,7 @@
 """Lambda settings: one frozen dataclass per function, validated once at cold start.
 
-Plain dataclasses rather than pydantic models: the router imports nothing of
-pydantic, which keeps its cold start close to boto3's own.
+Plain dataclasses: environment variables are flat strings, and the router
+(which reads nothing else) keeps its cold start close to boto3's own.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class ConfigStore:
         return f"{self._prefix}/{cluster_arn.split('/')[1]}"
 
     def get(self, cluster_arn: str) -> ClusterConfig:
-        from ..config import parse_config  # pydantic: kept off the router's import path
+        from ..config import parse_config  # records: kept off the router's import path
 
         name = self.parameter_name(cluster_arn)
         try:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -21,6 +21,7 @@ from ..consumer_sync import (
     ConsumerChange,
     ConsumerPlan,
     ConsumerStep,
+    RecordSpec,
     normalize_dns,
     zone_caller_reference_prefix,
 )
@@ -43,8 +44,14 @@ if TYPE_CHECKING:
 from .consumer_state import (
     ENDPOINT_NOT_FOUND,
     GONE_ENDPOINT_STATES,
-    RECORD_BATCH,
     endpoint_dns,
+)
+from .private_zones import (
+    RECORD_BATCH,
+    alias_upsert,
+    change_records,
+    change_records_in_batches,
+    record_delete,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,6 +85,13 @@ def _record_name(change: ConsumerChange) -> str:
     if change.record is not None:
         return change.record.name
     return normalize_dns(str(change.raw_record.get("Name", "")))
+
+
+def _weighting(spec: RecordSpec) -> tuple[str, int] | None:
+    """(set identifier, weight) of a weighted record, weight 1 when unset."""
+    if spec.set_identifier is None:
+        return None
+    return spec.set_identifier, spec.weight if spec.weight is not None else 1
 
 
 class ConsumerApplier:
@@ -328,56 +342,31 @@ class ConsumerApplier:
         for _, same_name in groupby(ordered, key=_record_name):
             changes = [self._record_change(c) for c in same_name]
             if chunk and len(chunk) + len(changes) > RECORD_BATCH:
-                self._change_records(zone_id, chunk)
+                change_records(self._route53, self._cluster_arn, zone_id, chunk)
                 chunk = []
             chunk += changes
         if chunk:
-            self._change_records(zone_id, chunk)
+            change_records(self._route53, self._cluster_arn, zone_id, chunk)
 
     def _record_change(self, change: ConsumerChange) -> ChangeTypeDef:
         if change.step is ConsumerStep.REPLACE_RECORD:
-            return cast(
-                "ChangeTypeDef", {"Action": "DELETE", "ResourceRecordSet": dict(change.raw_record)}
-            )
+            return record_delete(change.raw_record)
         spec = change.record
         assert spec is not None
         alias = self._alias(change)
-        record: dict[str, Any] = {
-            "Name": spec.name,
-            "Type": RECORD_TYPE,
-            "AliasTarget": {
-                "HostedZoneId": alias.hosted_zone_id,
-                "DNSName": alias.dns_name,
-                "EvaluateTargetHealth": alias.evaluate_target_health,
-            },
-        }
-        if spec.set_identifier is not None:
-            record["SetIdentifier"] = spec.set_identifier
-            record["Weight"] = spec.weight if spec.weight is not None else 1
-        return cast("ChangeTypeDef", {"Action": "UPSERT", "ResourceRecordSet": record})
+        return alias_upsert(
+            spec.name,
+            RECORD_TYPE,
+            alias.hosted_zone_id,
+            alias.dns_name,
+            evaluate_target_health=alias.evaluate_target_health,
+            weighted=_weighting(spec),
+        )
 
     def _delete_records(self, batch: list[ConsumerChange]) -> None:
         zone_id = self._zone_id(batch[0])
-        changes = [
-            cast("ChangeTypeDef", {"Action": "DELETE", "ResourceRecordSet": dict(c.raw_record)})
-            for c in batch
-        ]
-        for i in range(0, len(changes), RECORD_BATCH):
-            self._change_records(zone_id, changes[i : i + RECORD_BATCH])
-
-    def _change_records(self, zone_id: str, changes: list[ChangeTypeDef]) -> None:
-        try:
-            self._route53.change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={"Comment": f"{PROJECT}: {self._cluster_arn}", "Changes": changes},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchHostedZone" and all(
-                c["Action"] == "DELETE" for c in changes
-            ):
-                return  # the zone went, and its records with it
-            # InvalidChangeBatch: the zone changed since it was read; re-read next run.
-            raise translate(exc, f"ChangeResourceRecordSets {zone_id}") from exc
+        changes = [record_delete(c.raw_record) for c in batch]
+        change_records_in_batches(self._route53, self._cluster_arn, zone_id, changes)
 
     def record_generation(self, zone_id: str, generation: int) -> None:
         try:

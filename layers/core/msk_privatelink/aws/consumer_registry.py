@@ -17,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
 
 from .. import PROJECT
+from ..consumer_events import ClusterArn, Region, SecurityGroupId, SubnetId, VpcId
 from ..consumer_sync import ConsumerSettings
 from ..errors import ConfigError
 from ..naming import TAG_CLUSTER_ARN, TAG_MANAGED_BY
+from ..records import CamelRecord, InvalidRecord, Meta, parse_json, to_data
 from .errors import error_code, translate
 
 if TYPE_CHECKING:
@@ -37,19 +37,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_PREFIX = "/msk-privatelink/consumer/clusters"
 
 
-class Tenancy(BaseModel):
-    """What the onboarding request said about the consumer's network."""
+class Tenancy(CamelRecord, frozen=True, kw_only=True):
+    """What the onboarding request said about the consumer's network.
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    Stored as JSON with camelCase keys; the ids are checked again when read
+    (the parameter is writable by anyone with SSM access in the account)."""
 
     version: Literal[1] = 1
-    cluster_arn: str
-    vpc_id: str
-    region: str
-    subnet_ids: tuple[str, ...] = Field(min_length=1)
-    security_group_ids: tuple[str, ...] = ()
+    cluster_arn: ClusterArn
+    vpc_id: VpcId
+    region: Region
+    subnet_ids: Annotated[tuple[SubnetId, ...], Meta(min_length=1)]
+    security_group_ids: tuple[SecurityGroupId, ...] = ()
 
     def settings(self) -> ConsumerSettings:
         return ConsumerSettings(
@@ -82,8 +81,8 @@ class TenancyRegistry:
                 return None
             raise translate(exc, f"GetParameter {name}") from exc
         try:
-            tenancy = Tenancy.model_validate_json(value)
-        except ValidationError as exc:
+            tenancy = parse_json(Tenancy, value)
+        except InvalidRecord as exc:
             raise ConfigError(f"{name} is not a consumer tenancy record: {exc}") from exc
         if tenancy.cluster_arn != cluster_arn:
             raise ConfigError(f"{name} belongs to {tenancy.cluster_arn}, not {cluster_arn}")
@@ -94,7 +93,7 @@ class TenancyRegistry:
         if current == tenancy:
             return False
         name = parameter_name(self._prefix, tenancy.cluster_arn)
-        value = json.dumps(tenancy.model_dump(mode="json", by_alias=True), sort_keys=True)
+        value = json.dumps(to_data(tenancy), sort_keys=True)
         common = {
             "Name": name,
             "Value": value,

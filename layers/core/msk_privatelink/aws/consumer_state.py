@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
@@ -27,7 +27,15 @@ from ..naming import (
     TAG_MANAGED_BY,
     is_owned,
 )
-from .errors import error_code, translate
+from .errors import translate
+from .private_zones import (
+    created_by_us,
+    tag_dict,
+    tagged_ours,
+    zone_records,
+    zone_tags,
+    zones_in_vpc,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -36,26 +44,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ZONE_TAGS_BATCH = 10  # ListTagsForResources takes at most 10 ids
-RECORD_BATCH = 100  # changes per ChangeResourceRecordSets call
 GONE_ENDPOINT_STATES = frozenset({"deleting", "deleted"})
 ENDPOINT_NOT_FOUND = frozenset({"InvalidVpcEndpoint.NotFound", "InvalidVpcEndpointId.NotFound"})
 # A zone tag read refused for one zone (e.g. shared from another account).
 ZONE_TAGS_UNREADABLE = frozenset({"AccessDenied", "NoSuchHostedZone", "InvalidInput"})
 
 
-def _tags(items: Sequence[Any]) -> dict[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in items}
-
-
 def _generation(tags: dict[str, str]) -> int | None:
     raw = tags.get(TAG_GENERATION, "")
     return int(raw) if raw.isdigit() else None
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def endpoint_dns(endpoint: Any) -> AliasTarget | None:
@@ -114,23 +111,20 @@ class ConsumerStateReader:
         """Our zones for the cluster among those associated with the VPC (no
         records yet), and foreign zones holding ``zone_name`` there."""
         try:
-            summaries = self._zones_in_vpc(settings.vpc_id, settings.region)
-            tags = self._zone_tags([s["HostedZoneId"] for s in summaries])
+            summaries = zones_in_vpc(self._route53, settings.vpc_id, settings.region)
+            tags = zone_tags(
+                self._route53, [s["HostedZoneId"] for s in summaries], ZONE_TAGS_UNREADABLE
+            )
             owned: list[ZoneState] = []
             conflicts: list[str] = []
             for summary in summaries:
                 zone_id, name = summary["HostedZoneId"], normalize_dns(summary["Name"])
-                zone_tags = tags.get(zone_id, {})
-                if is_owned(zone_tags, cluster_arn) and (
-                    zone_tags.get(TAG_CONSUMER_VPC) == settings.vpc_id
-                ):
-                    owned.append(ZoneState(zone_id, name, True, _generation(zone_tags)))
+                own_tags = tags.get(zone_id, {})
+                if tagged_ours(own_tags, cluster_arn, TAG_CONSUMER_VPC, settings.vpc_id):
+                    owned.append(ZoneState(zone_id, name, True, _generation(own_tags)))
                 elif name == zone_name:
-                    reference = self._route53.get_hosted_zone(Id=zone_id)["HostedZone"][
-                        "CallerReference"
-                    ]
                     prefix = zone_caller_reference_prefix(cluster_arn, settings.vpc_id, name)
-                    if reference.startswith(prefix):
+                    if created_by_us(self._route53, zone_id, prefix):
                         owned.append(ZoneState(zone_id, name, False, None))
                     else:
                         conflicts.append(f"hosted zone {name} ({zone_id})")
@@ -138,69 +132,23 @@ class ConsumerStateReader:
             raise translate(exc, "reading hosted zones") from exc
         return owned, conflicts
 
-    def _zones_in_vpc(self, vpc_id: str, region: str) -> list[Any]:
-        summaries: list[Any] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"VPCId": vpc_id, "VPCRegion": region}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._route53.list_hosted_zones_by_vpc(**kwargs)
-            # Zones a service owns (Cloud Map, ...) are never ours.
-            summaries += [
-                s for s in page["HostedZoneSummaries"] if "OwningService" not in s.get("Owner", {})
-            ]
-            token = page.get("NextToken")
-            if not token:
-                return summaries
-
-    def _zone_tags(self, zone_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        tags: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(zone_ids, ZONE_TAGS_BATCH):
-            try:
-                sets = self._route53.list_tags_for_resources(
-                    ResourceType="hostedzone", ResourceIds=list(chunk)
-                )["ResourceTagSets"]
-            except ClientError as exc:
-                if error_code(exc) not in ZONE_TAGS_UNREADABLE:
-                    raise
-                sets = []
-                for zone_id in chunk:  # find the zone we may not read; skip it
-                    try:
-                        sets.append(
-                            self._route53.list_tags_for_resource(
-                                ResourceType="hostedzone", ResourceId=zone_id
-                            )["ResourceTagSet"]
-                        )
-                    except ClientError as one:
-                        if error_code(one) not in ZONE_TAGS_UNREADABLE:
-                            raise
-            for tag_set in sets:
-                tags[tag_set.get("ResourceId", "")] = _tags(tag_set.get("Tags", []))
-        return tags
-
     def _records(self, zone: ZoneState) -> dict[tuple[str, str, str], RecordState]:
         records: dict[tuple[str, str, str], RecordState] = {}
-        paginator = self._route53.get_paginator("list_resource_record_sets")
-        for page in paginator.paginate(HostedZoneId=zone.zone_id):
-            for raw in page["ResourceRecordSets"]:
-                name = normalize_dns(raw["Name"])
-                if name == zone.name and raw["Type"] in ("SOA", "NS"):
-                    continue  # the zone's own records, not ours to manage
-                alias = raw.get("AliasTarget")
-                record = RecordState(
-                    name=name,
-                    type=raw["Type"],
-                    set_identifier=raw.get("SetIdentifier"),
-                    weight=raw.get("Weight"),
-                    alias=AliasTarget(
-                        alias["DNSName"], alias["HostedZoneId"], alias["EvaluateTargetHealth"]
-                    )
-                    if alias
-                    else None,
-                    raw=cast("dict[str, Any]", raw),
+        for raw in zone_records(self._route53, zone.zone_id, zone.name):
+            alias = raw.get("AliasTarget")
+            record = RecordState(
+                name=normalize_dns(raw["Name"]),
+                type=raw["Type"],
+                set_identifier=raw.get("SetIdentifier"),
+                weight=raw.get("Weight"),
+                alias=AliasTarget(
+                    alias["DNSName"], alias["HostedZoneId"], alias["EvaluateTargetHealth"]
                 )
-                records[record.key] = record
+                if alias
+                else None,
+                raw=cast("dict[str, Any]", raw),
+            )
+            records[record.key] = record
         return records
 
     def endpoints(self, cluster_arn: str, vpc_id: str) -> list[EndpointState]:
@@ -215,7 +163,7 @@ class ConsumerStateReader:
                 ]
             ):
                 for endpoint in page["VpcEndpoints"]:
-                    tags = _tags(endpoint.get("Tags", []))
+                    tags = tag_dict(endpoint.get("Tags", []))
                     state = endpoint.get("State", "unknown")
                     # Filtered by the API, checked again here: never act on a filter's word.
                     if not is_owned(tags, cluster_arn) or state.lower() in GONE_ENDPOINT_STATES:

@@ -12,34 +12,38 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from .. import PROJECT
 from ..errors import AwsCallError
-from ..naming import TAG_PROVIDER_VPC, is_owned, provider_zone_caller_reference_prefix
+from ..naming import TAG_PROVIDER_VPC, provider_zone_caller_reference_prefix
 from ..plan import Change
 from ..planner import normalize_dns
 from ..resources import AliasRecordSpec, AliasRecordState, HostedZoneSpec, HostedZoneState
 from .errors import error_code, translate
+from .private_zones import (
+    alias_upsert,
+    change_records,
+    change_records_in_batches,
+    created_by_us,
+    record_delete,
+    tagged_ours,
+    zone_records,
+    zone_tags,
+    zones_in_vpc,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client
     from mypy_boto3_route53.type_defs import ChangeTypeDef
 
-ZONE_TAGS_BATCH = 10  # ListTagsForResources takes at most 10 ids
-RECORD_BATCH = 100
 BROKER_LABEL_RE = re.compile(r"b-(\d+)\.")
 
 # (DNS name, canonical hosted zone id) of a load balancer, by its name.
 AliasLookup = Callable[[str], tuple[str, str]]
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _broker_of(name: str) -> int | None:
@@ -66,7 +70,7 @@ class ProviderZoneReader:
         is associated with the VPC under ``zone_name``, it is ours and no zone
         tags are read (no other private zone of that name can be there)."""
         try:
-            summaries = self._zones_in_vpc(vpc_id, region)
+            summaries = zones_in_vpc(self._route53, vpc_id, region)
             trusted = [
                 s
                 for s in summaries
@@ -79,20 +83,17 @@ class ProviderZoneReader:
                 assert zone_name is not None
                 zone = HostedZoneState(zone_id, zone_name, True, self._records(zone_id, zone_name))
                 return (zone,), frozenset()
-            tags = self._tags([s["HostedZoneId"] for s in summaries])
+            tags = zone_tags(self._route53, [s["HostedZoneId"] for s in summaries])
             zones: list[HostedZoneState] = []
             foreign: set[str] = set()
             for summary in summaries:
                 zone_id, name = summary["HostedZoneId"], normalize_dns(summary["Name"])
-                zone_tags = tags.get(zone_id, {})
-                if is_owned(zone_tags, cluster_arn) and zone_tags.get(TAG_PROVIDER_VPC) == vpc_id:
+                own_tags = tags.get(zone_id, {})
+                if tagged_ours(own_tags, cluster_arn, TAG_PROVIDER_VPC, vpc_id):
                     zones.append(HostedZoneState(zone_id, name, True, self._records(zone_id, name)))
                 elif name == zone_name:
-                    reference = self._route53.get_hosted_zone(Id=zone_id)["HostedZone"][
-                        "CallerReference"
-                    ]
                     prefix = provider_zone_caller_reference_prefix(cluster_arn, vpc_id, name)
-                    if reference.startswith(prefix) and not zone_tags:
+                    if created_by_us(self._route53, zone_id, prefix) and not own_tags:
                         zones.append(
                             HostedZoneState(zone_id, name, False, self._records(zone_id, name))
                         )
@@ -102,50 +103,18 @@ class ProviderZoneReader:
             raise translate(exc, "reading the provider hosted zone") from exc
         return tuple(sorted(zones, key=lambda z: z.zone_id)), frozenset(foreign)
 
-    def _zones_in_vpc(self, vpc_id: str, region: str) -> list[Any]:
-        summaries: list[Any] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"VPCId": vpc_id, "VPCRegion": region}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._route53.list_hosted_zones_by_vpc(**kwargs)
-            # Zones a service owns (Cloud Map, ...) are never ours.
-            summaries += [
-                s for s in page["HostedZoneSummaries"] if "OwningService" not in s.get("Owner", {})
-            ]
-            token = page.get("NextToken")
-            if not token:
-                return summaries
-
-    def _tags(self, zone_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        tags: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(zone_ids, ZONE_TAGS_BATCH):
-            sets = self._route53.list_tags_for_resources(
-                ResourceType="hostedzone", ResourceIds=list(chunk)
-            )["ResourceTagSets"]
-            for tag_set in sets:
-                tags[tag_set.get("ResourceId", "")] = {
-                    t["Key"]: t.get("Value", "") for t in tag_set.get("Tags", [])
-                }
-        return tags
-
     def _records(self, zone_id: str, zone_name: str) -> dict[str, AliasRecordState]:
         records: dict[str, AliasRecordState] = {}
-        paginator = self._route53.get_paginator("list_resource_record_sets")
-        for page in paginator.paginate(HostedZoneId=zone_id):
-            for raw in page["ResourceRecordSets"]:
-                name = normalize_dns(raw["Name"])
-                if name == zone_name and raw["Type"] in ("SOA", "NS"):
-                    continue  # the zone's own records
-                alias = raw.get("AliasTarget")
-                records[name] = AliasRecordState(
-                    name=name,
-                    type=raw["Type"],
-                    alias_dns_name=normalize_dns(alias["DNSName"]) if alias else None,
-                    broker_id=_broker_of(name),
-                    raw=cast("dict[str, Any]", raw),
-                )
+        for raw in zone_records(self._route53, zone_id, zone_name):
+            name = normalize_dns(raw["Name"])
+            alias = raw.get("AliasTarget")
+            records[name] = AliasRecordState(
+                name=name,
+                type=raw["Type"],
+                alias_dns_name=normalize_dns(alias["DNSName"]) if alias else None,
+                broker_id=_broker_of(name),
+                raw=cast("dict[str, Any]", raw),
+            )
         return records
 
 
@@ -214,28 +183,17 @@ class ProviderZoneWriter:
             if zone_id is None:
                 raise AwsCallError(f"hosted zone {spec.zone} is not known; the next run retries")
             dns_name, alias_zone = alias_of(spec.load_balancer)
-            record: dict[str, Any] = {
-                "Name": spec.name,
-                "Type": "A",
-                "AliasTarget": {
-                    "HostedZoneId": alias_zone,
-                    "DNSName": dns_name,
-                    "EvaluateTargetHealth": False,
-                },
-            }
             by_zone.setdefault(zone_id, []).append(
-                cast("ChangeTypeDef", {"Action": "UPSERT", "ResourceRecordSet": record})
+                alias_upsert(spec.name, "A", alias_zone, dns_name)
             )
         for zone_id, changes in by_zone.items():
-            for i in range(0, len(changes), RECORD_BATCH):
-                self._change(zone_id, changes[i : i + RECORD_BATCH])
+            change_records_in_batches(self._client, self._cluster_arn, zone_id, changes)
 
     def delete_record(self, change: Change) -> None:
         assert change.resource_id is not None
         assert change.record is not None
-        self._change(
-            change.resource_id,
-            [cast("ChangeTypeDef", {"Action": "DELETE", "ResourceRecordSet": dict(change.record)})],
+        change_records(
+            self._client, self._cluster_arn, change.resource_id, [record_delete(change.record)]
         )
 
     def delete_zone(self, change: Change) -> None:
@@ -250,17 +208,3 @@ class ProviderZoneWriter:
                     f"hosted zone {change.key} still holds records; the next run retries"
                 ) from exc
             raise translate(exc, f"DeleteHostedZone {change.key}") from exc
-
-    def _change(self, zone_id: str, changes: list[ChangeTypeDef]) -> None:
-        try:
-            self._client.change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={"Comment": f"{PROJECT}: {self._cluster_arn}", "Changes": changes},
-            )
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchHostedZone" and all(
-                c["Action"] == "DELETE" for c in changes
-            ):
-                return  # the zone went, and its records with it
-            # InvalidChangeBatch: the zone changed since it was read; re-read next run.
-            raise translate(exc, f"ChangeResourceRecordSets {zone_id}") from exc

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import AwsCallError
 from ..events import EVENT_SOURCE, BrokerEndpointsChanged
+from ..records import replace
 from .errors import error_code, translate
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class EndpointsPublisher:
         new_fingerprint = view.fingerprint()
         if fingerprint == new_fingerprint:
             return None
-        event = view.model_copy(update={"generation": generation + 1})
+        event = replace(view, generation=generation + 1)
         try:
             result = self._events.put_events(
                 Entries=[

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from ..aws.endpoint_connections import Connection, EndpointConnections
 from ..aws.errors import error_code, translate
 from ..aws.tenants import TenantRegistry, token_hash
 from ..consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
 from ..naming import is_owned
+from ..records import InvalidRecord, parse, to_json
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -41,6 +41,7 @@ Verdict = Literal["success", "failure", "accepted", "ignored"]
 EXPECTED = {"PENDING": "ready", "OFFBOARDING": "removed"}
 # The task already finished (timed out, answered twice): nothing to do.
 STALE_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+MAX_WHY = 300
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ class TaskCallbacks:
         if event.get("source") != CONSUMER_EVENT_SOURCE:
             return self._ignore(f"source {event.get('source')!r} is not a consumer's")
         try:
-            reply = ConsumerEndpointsReady.model_validate(event.get("detail"))
-        except ValidationError as exc:
-            return self._ignore(f"malformed ConsumerEndpointsReady: {exc.error_count()} problem(s)")
+            reply = parse(ConsumerEndpointsReady, event.get("detail"))
+        except InvalidRecord as exc:
+            # Cut short: an unknown field's name, which the message quotes, may be huge.
+            return self._ignore(f"malformed ConsumerEndpointsReady: {str(exc)[:MAX_WHY]}")
         if event.get("account") != reply.consumer_account_id:
             return self._ignore(
                 f"put by account {event.get('account')!r} on behalf of {reply.consumer_account_id}"
@@ -78,9 +80,7 @@ class TaskCallbacks:
         expected = EXPECTED.get(tenant.state)
         try:
             if reply.state == expected:
-                self._sfn.send_task_success(
-                    taskToken=reply.task_token, output=reply.model_dump_json(by_alias=True)
-                )
+                self._sfn.send_task_success(taskToken=reply.task_token, output=to_json(reply))
                 return CallbackOutcome("success", reply.state)
             cause = reply.reason or f"consumer answered {reply.state} while {tenant.state}"
             self._sfn.send_task_failure(

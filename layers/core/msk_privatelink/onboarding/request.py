@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from msgspec import UNSET, UnsetType
 
 from ..consumer_events import (
     MAX_SECURITY_GROUPS,
@@ -27,77 +26,75 @@ from ..consumer_events import (
     consumer_bus_arn,
 )
 from ..errors import TerminalError
+from ..records import CamelRecord, InvalidRecord, Meta, anchored, force_setattr, parse, to_data
 
-AZ_ID_PATTERN = r"^[a-z]{3,4}[0-9]{1,2}-az[0-9]{1,2}$"
-EVENT_BUS_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:events:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}"
-    r":event-bus/[A-Za-z0-9._-]{1,256}$"
+AZ_ID_PATTERN = anchored(r"[a-z]{3,4}[0-9]{1,2}-az[0-9]{1,2}")
+EVENT_BUS_ARN_PATTERN = anchored(
+    r"arn:aws[a-z-]*:events:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}"
+    r":event-bus/[A-Za-z0-9._-]{1,256}"
 )
-AvailabilityZoneId = Annotated[str, Field(pattern=AZ_ID_PATTERN)]
+AvailabilityZoneId = Annotated[str, Meta(pattern=AZ_ID_PATTERN)]
+EventBusArn = Annotated[str, Meta(pattern=EVENT_BUS_ARN_PATTERN)]
 
 # Step Functions' callback wait: one hour by default, at most a week here.
 DEFAULT_CALLBACK_TIMEOUT = 3600
 DEFAULT_HEARTBEAT = 3600
 DEFAULT_POLL_SECONDS = 15
 DEFAULT_POLL_ATTEMPTS = 40
+WaitSeconds = Annotated[int, Meta(ge=1, le=604_800)]
 
 
 class InvalidRequestError(TerminalError):
     """The workflow input is not a valid request; nothing was written."""
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
-
+class _Input(CamelRecord, frozen=True, kw_only=True):
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        return to_data(self)
 
 
-class _Waits(_Input):
-    callback_timeout_seconds: int = Field(default=DEFAULT_CALLBACK_TIMEOUT, ge=1, le=604_800)
-    heartbeat_seconds: int = Field(default=DEFAULT_HEARTBEAT, ge=1, le=604_800)
+class _Waits(_Input, frozen=True, kw_only=True):
+    callback_timeout_seconds: WaitSeconds = DEFAULT_CALLBACK_TIMEOUT
+    # Absent: the whole callback timeout (the consumer stack sends no
+    # heartbeats, so a shorter one would only cut the wait short). Filled in
+    # by __post_init__, so it is always an int once the request exists (see
+    # ``heartbeat``); null is refused like any other non-integer.
+    heartbeat_seconds: WaitSeconds | UnsetType = UNSET
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_heartbeat(cls, data: Any) -> Any:
-        # No heartbeat given: the whole callback timeout (the consumer stack
-        # sends no heartbeats, so a shorter one would only cut the wait short).
-        if isinstance(data, dict) and not {"heartbeatSeconds", "heartbeat_seconds"} & set(data):
-            timeout = data.get("callbackTimeoutSeconds", data.get("callback_timeout_seconds"))
-            if isinstance(timeout, int) and not isinstance(timeout, bool):
-                return {**data, "heartbeatSeconds": timeout}
-        return data
-
-    @model_validator(mode="after")
-    def _heartbeat_within_timeout(self) -> Self:
-        if self.heartbeat_seconds > self.callback_timeout_seconds:
+    def __post_init__(self) -> None:
+        if isinstance(self.heartbeat_seconds, UnsetType):
+            force_setattr(self, "heartbeat_seconds", self.callback_timeout_seconds)
+        if self.heartbeat > self.callback_timeout_seconds:
             raise ValueError("heartbeatSeconds must not exceed callbackTimeoutSeconds")
-        return self
+
+    @property
+    def heartbeat(self) -> int:
+        """``heartbeat_seconds``, typed: never unset after __post_init__."""
+        assert not isinstance(self.heartbeat_seconds, UnsetType)
+        return self.heartbeat_seconds
 
 
-class OnboardingRequest(_Waits):
+class OnboardingRequest(_Waits, frozen=True, kw_only=True):
     cluster_arn: ClusterArn
     consumer_account_id: AccountId
     consumer_region: Region
     vpc_id: VpcId
-    subnet_ids: tuple[SubnetId, ...] = Field(min_length=1, max_length=MAX_SUBNETS)
-    security_group_ids: tuple[SecurityGroupId, ...] = Field(
-        default=(), max_length=MAX_SECURITY_GROUPS
-    )
+    subnet_ids: Annotated[tuple[SubnetId, ...], Meta(min_length=1, max_length=MAX_SUBNETS)]
+    security_group_ids: Annotated[
+        tuple[SecurityGroupId, ...], Meta(max_length=MAX_SECURITY_GROUPS)
+    ] = ()
     # The consumer's subnets' Availability Zone IDs, one per subnet, in order.
     # The provider cannot read another account's subnets, so a same-Region
     # consumer states them and the provider checks them against the cluster's.
-    availability_zone_ids: tuple[AvailabilityZoneId, ...] = Field(
-        default=(), max_length=MAX_SUBNETS
-    )
-    consumer_event_bus_arn: Annotated[str, Field(pattern=EVENT_BUS_ARN_PATTERN)] | None = None
-    poll_seconds: int = Field(default=DEFAULT_POLL_SECONDS, ge=0, le=3600)
-    poll_attempts: int = Field(default=DEFAULT_POLL_ATTEMPTS, ge=1, le=1000)
+    availability_zone_ids: Annotated[
+        tuple[AvailabilityZoneId, ...], Meta(max_length=MAX_SUBNETS)
+    ] = ()
+    consumer_event_bus_arn: EventBusArn | None = None
+    poll_seconds: Annotated[int, Meta(ge=0, le=3600)] = DEFAULT_POLL_SECONDS
+    poll_attempts: Annotated[int, Meta(ge=1, le=1000)] = DEFAULT_POLL_ATTEMPTS
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if len(set(self.subnet_ids)) != len(self.subnet_ids):
             raise ValueError("subnetIds lists a subnet twice")
         if len(set(self.security_group_ids)) != len(self.security_group_ids):
@@ -112,7 +109,6 @@ class OnboardingRequest(_Waits):
             parts = self.consumer_event_bus_arn.split(":")
             if parts[4] != self.consumer_account_id:
                 raise ValueError("consumerEventBusArn must be in the consumer account")
-        return self
 
     @property
     def bus_arn(self) -> str:
@@ -154,20 +150,18 @@ class OnboardingRequest(_Waits):
 R = TypeVar("R", bound=_Input)
 
 
-class OffboardingRequest(_Waits):
+class OffboardingRequest(_Waits, frozen=True, kw_only=True):
     cluster_arn: ClusterArn
     consumer_account_id: AccountId
 
 
 def parse_request(model: type[R], payload: Any) -> R:
-    """Validate workflow input, naming every offending field."""
+    """Validate workflow input, naming the offending field (the first one)."""
     if not isinstance(payload, dict):
         raise InvalidRequestError("the request must be a JSON object")
     try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<request>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise InvalidRequestError(f"invalid {model.__name__}: {problems}") from exc
+        return parse(model, payload)
+    except InvalidRecord as exc:
+        raise InvalidRequestError(
+            f"invalid {model.__name__}: {exc.path or '<request>'}: {exc.reason}"
+        ) from exc

@@ -32,8 +32,9 @@ from ..consumer_events import (
     ConsumerOnboardingRequested,
 )
 from ..errors import AwsCallError, ConfigError, RetryableError, TerminalError
-from ..events import EVENT_SOURCE
+from ..events import EVENT_SOURCE, BrokerEndpointsChanged
 from ..reconcile_service import ReconcileService
+from ..records import parse, replace
 from ..settings import ReconcilerSettings
 from ..view import endpoints_view
 from .regions import CROSS_REGION_CONNECTIVITY_REGIONS, CROSS_REGION_SOURCE
@@ -236,12 +237,12 @@ class ConsumerWorkflows:
             security_group_ids=request.security_group_ids,
             task_token=task_token,
             generation=generation,
-            endpoints=view.model_copy(update={"generation": generation}),
+            endpoints=replace(view, generation=generation),
         )
         self._put(event.detail_type, event.to_detail_json(), request.cluster_arn)
         return {"generation": generation}
 
-    def _current_view(self, cluster_arn: str) -> tuple[Any, int]:
+    def _current_view(self, cluster_arn: str) -> tuple[BrokerEndpointsChanged, int]:
         assessment = self.reconcile.reconciler.assess(self.reconcile.effective_config(cluster_arn))
         view = endpoints_view(assessment.inventory, assessment.actual)
         generation, fingerprint = self.reconcile.publisher.last_published(cluster_arn)
@@ -264,7 +265,7 @@ class ConsumerWorkflows:
         is asked again with the current view (a new request and token), at
         most MAX_REQUEST_ROUNDS requests in all."""
         request = parse_request(OnboardingRequest, payload)
-        answer = ConsumerEndpointsReady.model_validate(reply)
+        answer = parse(ConsumerEndpointsReady, reply)
         if (
             answer.cluster_arn != request.cluster_arn
             or answer.consumer_account_id != request.consumer_account_id
@@ -315,7 +316,7 @@ class ConsumerWorkflows:
         return {"ready": False, "attempt": attempt + 1}
 
     def _expected_endpoints(self, request: OnboardingRequest, reply: Any) -> set[str]:
-        answer = ConsumerEndpointsReady.model_validate(reply)
+        answer = parse(ConsumerEndpointsReady, reply)
         if (
             answer.cluster_arn != request.cluster_arn
             or answer.consumer_account_id != request.consumer_account_id

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from ..aws.tenants import ADMITTED_STATES, Tenant
 from ..config import ClusterConfig, parse_config
+from ..records import to_data
 
 
 def admitted(tenants: Iterable[Tenant]) -> list[Tenant]:
@@ -31,7 +32,7 @@ def with_tenants(config: ClusterConfig, tenants: Iterable[Tenant]) -> ClusterCon
     regions = set(config.supported_regions) | {
         t.region for t in admitted_tenants if t.region != config.region
     }
-    document = config.model_dump(mode="json")
+    document = to_data(config)
     document["allowed_principals"] = sorted(principals)
     document["supported_regions"] = sorted(regions)
     return parse_config(document, f"configuration of {config.cluster_arn} with its tenants")

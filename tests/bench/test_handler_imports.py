@@ -1,0 +1,73 @@
+"""What each Lambda handler loads at cold start, as regression guards.
+
+The cold-import target (1.3 x `import boto3`, `make bench`) is kept by what
+the handlers do not import; times are not asserted here, module lists are.
+Each handler module is loaded by path in a fresh interpreter, as the Lambda
+runtime loads it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from bench.imports import HANDLER_FILES, REPO, importtime_lines
+
+# Heavier validation libraries: every document is a msgspec record
+# (msk_privatelink/records.py).
+NEVER = ("pydantic", "pydantic_core", "aws_xray_sdk", "yaml", "moto")
+# The advertised-listeners stack is loaded only by clusters that use it.
+ADVERTISED = (
+    "msk_privatelink.advertised_service",
+    "msk_privatelink.advertised_request",
+    "msk_privatelink.aws.kafka_admin_invoke",
+    "msk_privatelink.aws.msk_configuration",
+)
+# The router forwards events: no document records, no reconcile stack.
+ROUTER_NEVER = (
+    "msgspec",
+    "msk_privatelink.records",
+    "msk_privatelink.config",
+    "msk_privatelink.reconcile",
+)
+
+
+@cache
+def loaded(handler: str) -> frozenset[str]:
+    return frozenset(line.module for line in importtime_lines(REPO, handler))
+
+
+def handler(name: str) -> str:
+    return f"functions/{name}/app.py"
+
+
+def test_every_handler_is_covered() -> None:
+    assert {h.split("/")[1] for h in HANDLER_FILES} == {
+        "consumer_sync",
+        "event_router",
+        "kafka_admin",
+        "onboarding_tasks",
+        "reconciler",
+        "task_callback",
+    }
+
+
+@pytest.mark.parametrize("path", HANDLER_FILES)
+def test_no_handler_loads_a_heavy_library(path: str) -> None:
+    modules = loaded(path)
+    assert "msk_privatelink" in modules, "the measurement did not load the handler"
+    heavy = sorted(m for m in modules if m.split(".", 1)[0] in NEVER)
+    assert heavy == [], heavy
+
+
+def test_the_reconciler_leaves_the_advertised_listeners_stack_to_clusters_that_use_it() -> None:
+    modules = loaded(handler("reconciler"))
+    assert "msk_privatelink.reconcile" in modules
+    assert sorted(set(ADVERTISED) & modules) == []
+
+
+def test_the_router_loads_neither_records_nor_the_reconcile_stack() -> None:
+    modules = loaded(handler("event_router"))
+    assert "msk_privatelink.router_service" in modules
+    assert sorted(set(ROUTER_NEVER) & modules) == []
