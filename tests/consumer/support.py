@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.aws.consumer_side import ConsumerOutcome, ConsumerSync
@@ -24,6 +22,7 @@ from msk_privatelink.consumer_sync import (
     compute_consumer_plan,
 )
 from msk_privatelink.events import BrokerEndpointsChanged
+from msk_privatelink.local_consumers import account_session
 from msk_privatelink.records import parse
 from tests.integration.harness import CallCounter, World, is_mutating, world
 
@@ -31,23 +30,6 @@ CONSUMER_ACCOUNT = "111122223333"
 FOREIGN_ZONE = "kafka.us-east-1.amazonaws.com"
 
 Hook = tuple[str, Callable[..., Any]]
-
-# Every session here shares one loader: parsing the EC2 model again for each
-# new session would cost a quarter of a second.
-_LOADER = botocore.loaders.create_loader()
-
-
-def account_session(credentials: dict[str, str], region: str) -> boto3.Session:
-    """A session acting in the account the credentials belong to."""
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _LOADER)
-    return boto3.Session(
-        botocore_session=core,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
 
 
 @dataclass

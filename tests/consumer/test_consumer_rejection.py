@@ -2,8 +2,9 @@
 offboarding), the next onboarding request gets live endpoints: the rejected
 ones are replaced, never handed back by a reused client token.
 
-EC2's client-token idempotency is modelled (tests/consumer/client_tokens.py):
-moto would create a new endpoint for any repeated token."""
+The embedded AWS models EC2's client-token idempotency
+(msk_privatelink/embedded/ec2_client_tokens.py): plain moto would create a
+new endpoint for any repeated token."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.aws.endpoint_connections import EndpointConnections
 from msk_privatelink.events import BrokerEndpointsChanged
 from msk_privatelink.local_workflows import keep_sender
-from tests.consumer.client_tokens import idempotent_endpoint_creates
 from tests.consumer.conftest import SAME_REGION_ACCOUNT
 from tests.consumer.support import Consumer, assert_follows, events_of, reconcile_and_take_event
 from tests.consumer.wiring import (
@@ -32,9 +32,11 @@ LIVE = {"pendingacceptance", "pending", "available"}
 
 @pytest.fixture
 def onboarded() -> Iterator[tuple[World, ConsumerStack, list[str]]]:
-    with keep_sender(), world() as w, idempotent_endpoint_creates() as reused:
+    with keep_sender(), world() as w:
         stack = add_consumer_stack(w, SAME_REGION_ACCOUNT)
-        yield w, stack, reused
+        # The endpoints answered from a reused token, from here on.
+        w.aws.client_tokens.clear()
+        yield w, stack, w.aws.client_tokens.reused
 
 
 def view_of(w: World) -> BrokerEndpointsChanged:
@@ -127,20 +129,22 @@ def test_the_same_event_recreates_endpoints_deleted_by_hand_again_and_again(
     w, c = accounts
     event = reconcile_and_take_event(w)
     ec2 = c.client("ec2")
-    with idempotent_endpoint_creates() as reused:
-        seen: set[str] = set()
-        for deleted_before in range(3):
-            outcome = c.service().sync(event, attempt="one-request")
+    reused = w.aws.client_tokens.reused
+    reused.clear()
+    seen: set[str] = set()
+    for deleted_before in range(3):
+        outcome = c.service().sync(event, attempt="one-request")
 
-            assert outcome.status == "converged"
-            live = {e for _, e, _ in c.state()["endpoints"]}
-            assert len(live) == len(event.brokers)
-            assert not live & seen
-            # Each endpoint's chain of tokens: one dead endpoint per earlier round.
-            assert len(reused) == deleted_before * (deleted_before + 1) // 2 * len(live)
-            assert_follows(c, event)
-            seen |= live
-            ec2.delete_vpc_endpoints(VpcEndpointIds=sorted(live))
+        assert outcome.status == "converged"
+        live = {e for _, e, _ in c.state()["endpoints"]}
+        assert len(live) == len(event.brokers)
+        assert not live & seen
+        # Each endpoint's chain of tokens: one dead endpoint per earlier round.
+        assert len(reused) == deleted_before * (deleted_before + 1) // 2 * len(live)
+        assert set(reused) <= seen
+        assert_follows(c, event)
+        seen |= live
+        ec2.delete_vpc_endpoints(VpcEndpointIds=sorted(live))
 
 
 def test_a_request_whose_tokens_all_name_dead_endpoints_fails_clearly(
@@ -154,14 +158,13 @@ def test_a_request_whose_tokens_all_name_dead_endpoints_fails_clearly(
     w, c = accounts
     event = reconcile_and_take_event(w)
     ec2 = c.client("ec2")
-    with idempotent_endpoint_creates():
-        for _ in range(2):
-            c.service().sync(event, attempt="one-request")
-            live = sorted(e for _, e, _ in c.state()["endpoints"])
-            ec2.delete_vpc_endpoints(VpcEndpointIds=live)
+    for _ in range(2):
+        c.service().sync(event, attempt="one-request")
+        live = sorted(e for _, e, _ in c.state()["endpoints"])
+        ec2.delete_vpc_endpoints(VpcEndpointIds=live)
 
-        with pytest.raises(consumer_applier.ClientTokensExhaustedError, match="2 client tokens"):
-            c.service().sync(event, attempt="one-request")
+    with pytest.raises(consumer_applier.ClientTokensExhaustedError, match="2 client tokens"):
+        c.service().sync(event, attempt="one-request")
 
-        assert c.service().sync(event, attempt="another-request").status == "converged"
-        assert_follows(c, event)
+    assert c.service().sync(event, attempt="another-request").status == "converged"
+    assert_follows(c, event)

@@ -46,7 +46,6 @@ from msk_privatelink.local_workflows import (
 from msk_privatelink.local_workflows import definition as asl_definition
 from msk_privatelink.reconcile_service import ReconcileService
 from msk_privatelink.settings import ReconcilerSettings
-from tests.consumer.client_tokens import idempotent_endpoint_creates
 from tests.consumer.wiring import ConsumerStack, add_consumer_stack
 from tests.integration.harness import BUS, PREFIX, TABLE, World, create_world
 
@@ -234,12 +233,9 @@ def workflows(
     for name, value in TASK_ENV.items():
         monkeypatch.setenv(name, value)
     invoke = LocalInvoke()
-    with (
-        EmbeddedAws(moto_config=WORKFLOW_MOTO_CONFIG) as aws,
-        keep_sender(),
-        # EC2 hands a repeated client token its first endpoint back, rejected or not.
-        idempotent_endpoint_creates(),
-    ):
+    # The embedded AWS hands a repeated client token its first endpoint back,
+    # rejected or not, as EC2 does.
+    with EmbeddedAws(moto_config=WORKFLOW_MOTO_CONFIG) as aws, keep_sender():
         invoke.install()
         try:
             w = create_world(aws, brokers=brokers)

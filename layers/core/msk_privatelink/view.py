@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
-from .models import BROKER_PORTS, ClusterInventory
+from .models import BROKER_PORTS, Broker, ClusterInventory
 from .naming import load_balancer_name, shared_load_balancer_name
-from .resources import ActualState
+from .resources import ActualState, EndpointServiceState
 
 SCHEME_BY_PORT = {port: scheme for scheme, port in BROKER_PORTS.items()}
 
@@ -24,23 +26,37 @@ def endpoints_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEn
             for listener in actual.listeners.values()
             if listener.load_balancer == lb_name and listener.port in SCHEME_BY_PORT
         }
-        brokers.append(
-            BrokerEndpoint(
-                broker_id=broker.broker_id,
-                host_names=broker.endpoints,
-                endpoint_service_name=service.service_name,
-                endpoint_service_id=service.service_id,
-                ports=dict(sorted(ports.items())),
-            )
-        )
+        brokers.append(_endpoint(broker, service, ports))
+    return _view(inventory, "nlb-per-broker", brokers)
+
+
+def _endpoint(
+    broker: Broker, service: EndpointServiceState, ports: dict[str, int]
+) -> BrokerEndpoint:
+    return BrokerEndpoint(
+        broker_id=broker.broker_id,
+        host_names=broker.endpoints,
+        endpoint_service_name=service.service_name,
+        endpoint_service_id=service.service_id,
+        ports=dict(sorted(ports.items())),
+    )
+
+
+def _view(
+    inventory: ClusterInventory,
+    pattern: Literal["nlb-per-broker", "shared-nlb"],
+    brokers: list[BrokerEndpoint],
+    bootstrap: BootstrapEndpoint | None = None,
+) -> BrokerEndpointsChanged:
     return BrokerEndpointsChanged(
         cluster_arn=inventory.cluster_arn,
         cluster_name=inventory.cluster_name,
         region=inventory.region,
-        pattern="nlb-per-broker",
+        pattern=pattern,
         # Placeholder: the publisher assigns the real generation.
         generation=1,
         brokers=tuple(brokers),
+        bootstrap=bootstrap,
     )
 
 
@@ -68,27 +84,14 @@ def _shared_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEndp
             ports = by_broker.get(broker.broker_id)
             if not ports:
                 continue
-            brokers.append(
-                BrokerEndpoint(
-                    broker_id=broker.broker_id,
-                    host_names=broker.endpoints,
-                    endpoint_service_name=service.service_name,
-                    endpoint_service_id=service.service_id,
-                    ports=dict(sorted(ports.items())),
-                )
-            )
-    return BrokerEndpointsChanged(
-        cluster_arn=inventory.cluster_arn,
-        cluster_name=inventory.cluster_name,
-        region=inventory.region,
-        pattern="shared-nlb",
-        generation=1,
-        brokers=tuple(brokers),
-        bootstrap=BootstrapEndpoint(
+            brokers.append(_endpoint(broker, service, ports))
+    shared = (
+        BootstrapEndpoint(
             endpoint_service_name=service.service_name,
             endpoint_service_id=service.service_id,
             ports=dict(sorted(bootstrap.items())),
         )
         if service is not None and bootstrap
-        else None,
+        else None
     )
+    return _view(inventory, "shared-nlb", brokers, shared)

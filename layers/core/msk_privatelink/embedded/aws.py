@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from msk_privatelink.embedded import inprocess, vpce_connections
+from msk_privatelink.embedded import ec2_client_tokens, inprocess, vpce_connections
 from msk_privatelink.embedded.moto_accounts import account_id_for
 from msk_privatelink.embedded.msk_simulator import MskSimulator
 
@@ -54,6 +54,9 @@ class EmbeddedAws:
         self.region = region
         self.msk = MskSimulator(region=region, complete_immediately=complete_immediately)
         self.endpoint_connections = vpce_connections.ConnectionsSimulator()
+        # EC2's ClientToken idempotency for CreateVpcEndpoint; `.reused` lists
+        # the endpoints answered from a token seen before.
+        self.client_tokens = ec2_client_tokens.ClientTokens()
         self._moto_config = moto_config
         self._mock: MockAWS | None = None
         self._saved_environment: dict[str, str | None] = {}
@@ -77,12 +80,15 @@ class EmbeddedAws:
         try:
             from moto import mock_aws
 
+            self.client_tokens.clear()
+            self.client_tokens.activate()
             config = cast("DefaultConfig | None", self._moto_config)
             self._mock = mock_aws(config=config)
             self._mock.start(reset=True)
         except BaseException:
             inprocess.deactivate()
             vpce_connections.deactivate()
+            self.client_tokens.deactivate()
             self._restore_environment()
             raise
         self.msk.default_account_id = self.account_id
@@ -98,6 +104,7 @@ class EmbeddedAws:
     ) -> None:
         inprocess.deactivate()
         vpce_connections.deactivate()
+        self.client_tokens.deactivate()
         self.endpoint_connections.reset()
         self.msk.reset()
         if self._mock is not None:

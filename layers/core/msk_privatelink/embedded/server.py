@@ -7,6 +7,9 @@ Two extra routes let demo and ops scripts act like MSK itself:
 
     POST /_msk_sim/replace-broker  {"cluster_arn": ..., "broker_id": 1}
     POST /_msk_sim/scale           {"cluster_arn": ..., "count": 6}
+
+EC2's ClientToken idempotency for CreateVpcEndpoint (`ec2_client_tokens`)
+is active while the server serves.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from msk_privatelink.embedded.ec2_client_tokens import ClientTokens
 from msk_privatelink.embedded.moto_accounts import account_id_for
 from msk_privatelink.embedded.msk_contract import (
     SERVICE_NAME,
@@ -41,9 +45,16 @@ _MOTO_RESET_PATH = "/moto-api/reset"
 class MskMiddleware:
     """WSGI app: `kafka` requests and /_msk_sim/ go to the simulator, the rest to moto."""
 
-    def __init__(self, moto_app: WSGIApplication, simulator: MskSimulator) -> None:
+    def __init__(
+        self,
+        moto_app: WSGIApplication,
+        simulator: MskSimulator,
+        client_tokens: ClientTokens | None = None,
+    ) -> None:
         self.moto_app = moto_app
         self.simulator = simulator
+        # Activated by serve() / start_in_thread() for as long as they serve.
+        self.client_tokens = ClientTokens() if client_tokens is None else client_tokens
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -124,10 +135,13 @@ def serve(
     log_requests: bool = True,
 ) -> None:
     """Serve the embedded AWS until interrupted (for `msk-privatelink local-aws`)."""
-    server = _make_server(host, port, make_app(simulator), log_requests=log_requests)
+    app = make_app(simulator)
+    server = _make_server(host, port, app, log_requests=log_requests)
+    app.client_tokens.activate()
     try:
         server.serve_forever()
     finally:
+        app.client_tokens.deactivate()
         server.server_close()
 
 
@@ -139,7 +153,9 @@ def start_in_thread(
     log_requests: bool = False,
 ) -> tuple[str, Callable[[], None]]:
     """Serve in a daemon thread; return (base URL, stop). Port 0 picks a free port."""
-    server = _make_server(host, port, make_app(simulator), log_requests=log_requests)
+    app = make_app(simulator)
+    server = _make_server(host, port, app, log_requests=log_requests)
+    app.client_tokens.activate()
     # A short poll keeps stop() quick; the default waits up to half a second.
     thread = threading.Thread(
         target=server.serve_forever,
@@ -153,6 +169,7 @@ def start_in_thread(
         server.shutdown()
         server.server_close()
         thread.join()
+        app.client_tokens.deactivate()
 
     return f"http://{host}:{server.server_port}", stop
 
