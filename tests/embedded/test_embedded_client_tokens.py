@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from msk_privatelink.embedded import EmbeddedAws, Network, ec2_client_tokens
 from msk_privatelink.embedded.server import start_in_thread
+from msk_privatelink.local_consumers import account_session
 
 pytestmark = pytest.mark.integration
 
@@ -161,12 +161,7 @@ def test_two_accounts_use_the_same_token_independently(
     credentials = aws.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/tokens", RoleSessionName="tokens"
     )["Credentials"]
-    other_session = boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=aws.region,
-    )
+    other_session = account_session(credentials, aws.region)
     assert other_session.client("sts").get_caller_identity()["Account"] == OTHER_ACCOUNT
     other_ec2 = other_session.client("ec2")
     other_vpc = other_ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]

@@ -6,12 +6,12 @@ import ipaddress
 import os
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from msk_privatelink.embedded import EmbeddedAws, Network, inprocess, msk_cluster, msk_simulator
 from msk_privatelink.embedded.msk_contract import SimulatorDriftError
+from msk_privatelink.local_consumers import account_session
 
 pytestmark = pytest.mark.integration
 
@@ -288,12 +288,7 @@ def test_clusters_live_in_the_account_of_the_caller(aws: EmbeddedAws, kafka: Any
     credentials = aws.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{other_account}:role/deployer", RoleSessionName="test"
     )["Credentials"]
-    other = boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=aws.region,
-    )
+    other = account_session(credentials, aws.region)
     other_ec2 = other.client("ec2")
     vpc_id = other_ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in other_ec2.describe_availability_zones()["AvailabilityZones"]]
