@@ -22,7 +22,7 @@ from msk_privatelink.consumer_sync import (
     compute_consumer_plan,
 )
 from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_consumers import account_session
+from msk_privatelink.local_consumers import account_session, create_consumer_network
 from msk_privatelink.records import parse
 from tests.integration.harness import CallCounter, World, is_mutating, world
 
@@ -117,20 +117,9 @@ class Consumer:
 
 def create_network(
     session: boto3.Session, cidr_prefix: str = "10.20"
-) -> tuple[str, list[str], str]:
-    ec2 = session.client("ec2")
-    vpc_id = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:3]
-    subnet_ids = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{cidr_prefix}.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(zones)
-    ]
-    group_id = ec2.create_security_group(
-        GroupName="kafka-clients", Description="Kafka clients to brokers", VpcId=vpc_id
-    )["GroupId"]
-    return vpc_id, subnet_ids, group_id
+) -> tuple[str, tuple[str, ...], str]:
+    """A consumer VPC (three subnets, a client security group) in the session's account."""
+    return create_consumer_network(session.client("ec2"), cidr_prefix)
 
 
 def add_consumer(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from msk_privatelink.consumer_events import (
@@ -31,6 +31,7 @@ from tests.consumer.wiring import (
     add_consumer_stack,
     put_on_provider_bus,
 )
+from tests.fuzzing import fuzz_settings
 from tests.integration.harness import World, world
 
 pytestmark = [
@@ -289,21 +290,6 @@ def invalid(detail_type: str, detail: Any) -> bool:
     return False
 
 
-def fuzz(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        suppress_health_check=[
-            HealthCheck.too_slow,
-            HealthCheck.filter_too_much,
-            HealthCheck.data_too_large,
-        ],
-    )
-
-
 @pytest.mark.parametrize("detail_type", sorted(MODELS))
 def test_any_detail_the_model_refuses_is_refused_without_a_write(
     onboarded: Onboarded, detail_type: str
@@ -313,7 +299,7 @@ def test_any_detail_the_model_refuses_is_refused_without_a_write(
     valid = onboarded.details()[detail_type]
     all_paths = paths(valid)
 
-    @fuzz(FUZZ_EXAMPLES)
+    @fuzz_settings(FUZZ_EXAMPLES)
     @given(
         path=st.sampled_from(all_paths),
         value=st.one_of(st.just(MISSING), json_values),
@@ -333,7 +319,7 @@ def test_any_generated_event_is_refused_or_handled_without_crashing(
     """Arbitrary JSON as the whole event or as its detail: refused, never an
     unhandled exception, never a write."""
 
-    @fuzz(FUZZ_EXAMPLES)
+    @fuzz_settings(FUZZ_EXAMPLES)
     @given(
         detail_type=st.sampled_from([*MODELS, "ConsumerEndpointsReady"]) | st.text(max_size=30),
         detail=json_values,

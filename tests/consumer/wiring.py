@@ -33,13 +33,18 @@ from typing import Any
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.consumer_events import (
-    CONSUMER_BUS_NAME,
     CONSUMER_EVENT_SOURCE,
     ConsumerEndpointsReady,
     ConsumerOffboardingRequested,
     ConsumerOnboardingRequested,
 )
 from msk_privatelink.events import EVENT_SOURCE, BrokerEndpointsChanged
+from msk_privatelink.local_consumers import (
+    consumer_sync_environment,
+    consumer_sync_invoker,
+    create_consumer_bus,
+    put_bus_rules,
+)
 from msk_privatelink.local_lambda import environment, load_handler_module
 from msk_privatelink.local_workflows import create_queue as _queue
 from msk_privatelink.local_workflows import drain_queue as _drain
@@ -69,14 +74,9 @@ class ConsumerStack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
-            "PROVIDER_ACCOUNT_ID": PROVIDER_ACCOUNT,
-            "CONSUMER_ACCOUNT_ID": self.consumer.account_id,
-            "AWS_REGION": self.consumer.region,
-            "POWERTOOLS_SERVICE_NAME": "msk-privatelink-consumer",
-            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLinkConsumer",
-        }
+        return consumer_sync_environment(
+            PROVIDER_ACCOUNT, self.consumer.account_id, self.consumer.region
+        )
 
     def handler(
         self, *hooks: Hook, setup: Callable[[Any], None] | None = None
@@ -84,8 +84,6 @@ class ConsumerStack:
         """The real handler, its AWS clients acting in the consumer account
         (through the hooks given: counters, crash injectors; ``setup`` gets
         the boto3 session first, e.g. to put a throttle in front of it)."""
-        from msk_privatelink.local_lambda import FakeContext
-
         if self.module is None:
             with environment(self.env), contextlib.redirect_stdout(self.log):
                 self.module = load_handler_module("consumer_sync")
@@ -100,16 +98,7 @@ class ConsumerStack:
             return AwsClients(session, region=consumer.region)
 
         module.AwsClients = clients
-
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            # Powertools keeps one logging handler per service name for the
-            # whole process, bound to the stream of the first import.
-            module.logger.registered_handler.setStream(self.log)
-            with environment(self.env), contextlib.redirect_stdout(self.log):
-                result: dict[str, Any] = module.lambda_handler(event, FakeContext("consumer-sync"))
-            return result
-
-        return invoke
+        return consumer_sync_invoker(module, self.log, self.env)
 
     def infra(self) -> AwsClients:
         """Clients for the test's own plumbing (not counted as the function's calls)."""
@@ -219,39 +208,17 @@ def add_consumer_stack(
     (unless ``subscribed`` is false: then events are handed to it directly)."""
     consumer = add_consumer(w, account_id, region)
     clients = AwsClients(consumer.session(counted=False), region=consumer.region)
-    bus_arn = clients.events.create_event_bus(Name=CONSUMER_BUS_NAME)["EventBusArn"]
-    # What the template's AWS::Events::EventBusPolicy says (moto does not enforce it).
-    clients.events.put_permission(
-        EventBusName=CONSUMER_BUS_NAME,
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ProviderPutEvents",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:aws:iam::{PROVIDER_ACCOUNT}:root"},
-                        "Action": "events:PutEvents",
-                        "Resource": bus_arn,
-                    }
-                ],
-            }
-        ),
-    )
+    bus_arn = create_consumer_bus(clients, PROVIDER_ACCOUNT)
     inbox_url, inbox_arn = _queue(clients, "consumer-sync-invocations")
     replies_url, replies_arn = _queue(clients, "consumer-replies")
-    rules: list[tuple[str, dict[str, Any], str]] = [
-        ("to-consumer-sync", {"source": [EVENT_SOURCE]}, inbox_arn),
-        ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn(w)),
-        ("observe-replies", {"source": [CONSUMER_EVENT_SOURCE]}, replies_arn),
-    ]
-    for name, pattern, target in rules:
-        clients.events.put_rule(
-            Name=name, EventBusName=CONSUMER_BUS_NAME, EventPattern=json.dumps(pattern)
-        )
-        clients.events.put_targets(
-            Rule=name, EventBusName=CONSUMER_BUS_NAME, Targets=[{"Id": "t", "Arn": target}]
-        )
+    put_bus_rules(
+        clients,
+        [
+            ("to-consumer-sync", {"source": [EVENT_SOURCE]}, inbox_arn),
+            ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn(w)),
+            ("observe-replies", {"source": [CONSUMER_EVENT_SOURCE]}, replies_arn),
+        ],
+    )
     if not subscribed:
         return ConsumerStack(w, consumer, bus_arn, inbox_url, replies_url)
     # The onboarding workflow's per-tenant rules on the provider bus.

@@ -22,13 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from msk_privatelink.config import dump_config, parse_config
 from msk_privatelink.errors import ConfigError, InvalidEventError
 from msk_privatelink.triggers import MAX_GROUP_ID, ReconcileRequest, Routing, route
 from tests.faults.support import reconcile_queue, record_calls, wire
+from tests.fuzzing import fuzz_settings
 from tests.integration.harness import EVENTS, FIXTURE_CLUSTER_ARN, load_event, world
 
 pytestmark = [
@@ -40,22 +41,6 @@ pytestmark = [
 PURE_EXAMPLES = 1500
 HANDLER_EXAMPLES = 60
 CONFIG_EXAMPLES = 1500
-
-
-def fuzz_settings(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        suppress_health_check=[
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.large_base_example,
-            HealthCheck.filter_too_much,
-        ],
-    )
 
 
 # ------------------------------------------------------------ value strategies

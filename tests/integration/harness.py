@@ -22,7 +22,11 @@ from msk_privatelink.config import ClusterConfig
 from msk_privatelink.desired import build_desired
 from msk_privatelink.embedded import EmbeddedAws
 from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_lambda import create_state_table
+from msk_privatelink.local_lambda import (
+    LocalFunctions,
+    create_state_table,
+    handler_environment,
+)
 from msk_privatelink.naming import TAG_MANAGED_BY
 from msk_privatelink.planner import compute_plan
 from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
@@ -317,3 +321,18 @@ def count_all_calls() -> Iterator[CallCounter]:
 def load_event(name: str, cluster_arn: str) -> dict[str, Any]:
     text = (EVENTS / name).read_text(encoding="utf-8")
     return json.loads(text.replace(FIXTURE_CLUSTER_ARN, cluster_arn))
+
+
+def local_functions(w: World) -> tuple[LocalFunctions, str]:
+    """The stack's handlers wired to a fresh reconcile FIFO queue: (functions, queue URL).
+
+    Failed records come back at once here; after RETRY_DELAY_SECONDS (30 s)
+    in a deployment."""
+    queue_url = w.aws.client("sqs").create_queue(
+        QueueName="reconcile.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
+    )["QueueUrl"]
+    env = handler_environment(
+        prefix=PREFIX, queue_url=queue_url, bus=BUS, table=TABLE, RETRY_DELAY_SECONDS="0"
+    )
+    return LocalFunctions(w.aws.session(), env, queue_url), queue_url

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.local_lambda import LocalFunctions, handler_environment
-from tests.integration.harness import BUS, PREFIX, TABLE, World, world
+from msk_privatelink.local_lambda import LocalFunctions
+from tests.integration.harness import World, local_functions, world
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +61,8 @@ class Wired:
 @pytest.fixture
 def wired() -> Iterator[Wired]:
     with world(auth=("tls", "iam"), config_overrides=SHARED) as w:
-        sqs = w.aws.client("sqs")
-        queue_url = sqs.create_queue(
-            QueueName="reconcile.fifo",
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
-        )["QueueUrl"]
-        env = handler_environment(
-            prefix=PREFIX, queue_url=queue_url, bus=BUS, table=TABLE, RETRY_DELAY_SECONDS="0"
-        )
-        yield Wired(w, LocalFunctions(w.aws.session(), env, queue_url), queue_url)
+        functions, queue_url = local_functions(w)
+        yield Wired(w, functions, queue_url)
 
 
 def test_a_rollout_in_progress_is_retried_soon_then_left_to_the_schedule(wired: Wired) -> None:

@@ -10,15 +10,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from msk_privatelink.local_lambda import LocalFunctions, handler_environment
+from msk_privatelink.local_lambda import LocalFunctions
 from tests.integration.harness import (
-    BUS,
     EVENTS,
-    PREFIX,
-    TABLE,
     World,
     count_all_calls,
     load_event,
+    local_functions,
     world,
 )
 
@@ -58,16 +56,8 @@ class Wired:
 @pytest.fixture
 def wired() -> Iterator[Wired]:
     with world() as w:
-        sqs = w.aws.client("sqs")
-        queue_url = sqs.create_queue(
-            QueueName="reconcile.fifo",
-            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
-        )["QueueUrl"]
-        # Failed records come back at once here; 30 s in a deployment.
-        env = handler_environment(
-            prefix=PREFIX, queue_url=queue_url, bus=BUS, table=TABLE, RETRY_DELAY_SECONDS="0"
-        )
-        yield Wired(w, LocalFunctions(w.aws.session(), env, queue_url), queue_url)
+        functions, queue_url = local_functions(w)
+        yield Wired(w, functions, queue_url)
 
 
 @pytest.mark.parametrize("name", POSITIVE)

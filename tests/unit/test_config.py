@@ -59,3 +59,9 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
         load_config_file(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config_file(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("document", [b'{"cluster_arn":"\x80"}', '{"cluster_arn":"\ud800"}'])
+def test_text_that_is_not_utf8_is_refused_as_invalid(document: str | bytes) -> None:
+    with pytest.raises(ConfigError, match="parameter /x: not valid UTF-8 JSON text"):
+        parse_config(document, "parameter /x")

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.onboarding.request import InvalidRequestError
 from msk_privatelink.onboarding.service import ConsumerWorkflows
 from msk_privatelink.onboarding.settings import OnboardingSettings
+from tests.fuzzing import fuzz_settings
 from tests.integration.harness import CallCounter, World, world
 from tests.workflow.harness import (
     OTHER_REGION,
@@ -268,19 +269,7 @@ KNOWN_FIELDS = frozenset(
 EXAMPLES_SEEN: list[int] = [0]
 
 
-@settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    print_blob=False,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-        HealthCheck.filter_too_much,
-    ],
-)
+@fuzz_settings(EXAMPLES)
 @given(data=st.data(), same_region=st.booleans())
 def test_every_malformed_request_is_refused_naming_its_field_with_zero_writes(
     validator: Validator, data: st.DataObject, same_region: bool

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,89 @@ def account_session(credentials: dict[str, str], region: str) -> boto3.Session:
     )
 
 
+def create_consumer_bus(clients: AwsClients, provider_account_id: str) -> str:
+    """The consumer bus and the policy the template gives it; returns its ARN."""
+    bus_arn = clients.events.create_event_bus(Name=CONSUMER_BUS_NAME)["EventBusArn"]
+    # What the template's AWS::Events::EventBusPolicy says (moto does not enforce it).
+    clients.events.put_permission(
+        EventBusName=CONSUMER_BUS_NAME,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ProviderPutEvents",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{provider_account_id}:root"},
+                        "Action": "events:PutEvents",
+                        "Resource": bus_arn,
+                    }
+                ],
+            }
+        ),
+    )
+    return bus_arn
+
+
+def put_bus_rules(clients: AwsClients, rules: list[tuple[str, dict[str, Any], str]]) -> None:
+    """Rules on the consumer bus: (name, event pattern, target ARN) each."""
+    for name, pattern, target in rules:
+        clients.events.put_rule(
+            Name=name, EventBusName=CONSUMER_BUS_NAME, EventPattern=json.dumps(pattern)
+        )
+        clients.events.put_targets(
+            Rule=name, EventBusName=CONSUMER_BUS_NAME, Targets=[{"Id": "t", "Arn": target}]
+        )
+
+
+def create_consumer_network(ec2: Any, cidr_prefix: str) -> tuple[str, tuple[str, ...], str]:
+    """A VPC with a subnet in each of three zones and a client security group:
+    (VPC id, subnet ids, group id)."""
+    vpc_id = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:3]
+    subnet_ids = tuple(
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{cidr_prefix}.{i}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate(zones)
+    )
+    group_id = ec2.create_security_group(
+        GroupName="kafka-clients", Description="Kafka clients to brokers", VpcId=vpc_id
+    )["GroupId"]
+    return vpc_id, subnet_ids, group_id
+
+
+def consumer_sync_environment(
+    provider_account_id: str, account_id: str, region: str
+) -> dict[str, str]:
+    """The consumer-sync function's environment, as consumer/template.yaml sets it."""
+    return {
+        "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
+        "PROVIDER_ACCOUNT_ID": provider_account_id,
+        "CONSUMER_ACCOUNT_ID": account_id,
+        "AWS_REGION": region,
+        "POWERTOOLS_SERVICE_NAME": "msk-privatelink-consumer",
+        "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLinkConsumer",
+    }
+
+
+def consumer_sync_invoker(
+    module: ModuleType, log: io.StringIO, env: Mapping[str, str]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Invoke the loaded consumer-sync handler module as Lambda would, its
+    output (logs and metrics) captured in ``log``."""
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        # Powertools keeps one logging handler per service name for the
+        # whole process, bound to the stream of the first import.
+        module.logger.registered_handler.setStream(log)
+        with environment(env), contextlib.redirect_stdout(log):
+            result: dict[str, Any] = module.lambda_handler(event, FakeContext("consumer-sync"))
+        return result
+
+    return invoke
+
+
 @dataclass
 class ConsumerAccount:
     """One consumer account and Region: its VPC and its consumer stack."""
@@ -83,14 +166,7 @@ class ConsumerAccount:
     @property
     def env(self) -> dict[str, str]:
         """The function's environment (consumer/template.yaml)."""
-        return {
-            "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
-            "PROVIDER_ACCOUNT_ID": self.provider_account_id,
-            "CONSUMER_ACCOUNT_ID": self.account_id,
-            "AWS_REGION": self.region,
-            "POWERTOOLS_SERVICE_NAME": "msk-privatelink-consumer",
-            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLinkConsumer",
-        }
+        return consumer_sync_environment(self.provider_account_id, self.account_id, self.region)
 
     def availability_zone_ids(self) -> list[str]:
         subnets = self.clients().ec2.describe_subnets(SubnetIds=list(self.subnet_ids))["Subnets"]
@@ -100,41 +176,19 @@ class ConsumerAccount:
     def deploy_stack(self, provider_bus_arn: str) -> None:
         """The consumer stack (bus, its policy, the two rules)."""
         clients = self.clients()
-        self.bus_arn = clients.events.create_event_bus(Name=CONSUMER_BUS_NAME)["EventBusArn"]
-        # What the template's AWS::Events::EventBusPolicy says.
-        clients.events.put_permission(
-            EventBusName=CONSUMER_BUS_NAME,
-            Policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "ProviderPutEvents",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:aws:iam::{self.provider_account_id}:root"},
-                            "Action": "events:PutEvents",
-                            "Resource": self.bus_arn,
-                        }
-                    ],
-                }
-            ),
-        )
+        self.bus_arn = create_consumer_bus(clients, self.provider_account_id)
         self.inbox_url, inbox_arn = create_queue(clients, "consumer-sync-invocations")
-        rules: list[tuple[str, dict[str, Any], str]] = [
-            (
-                "provider-events",
-                {"source": [EVENT_SOURCE], "detail-type": list(PROVIDER_EVENT_TYPES)},
-                inbox_arn,
-            ),
-            ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn),
-        ]
-        for name, pattern, target in rules:
-            clients.events.put_rule(
-                Name=name, EventBusName=CONSUMER_BUS_NAME, EventPattern=json.dumps(pattern)
-            )
-            clients.events.put_targets(
-                Rule=name, EventBusName=CONSUMER_BUS_NAME, Targets=[{"Id": "t", "Arn": target}]
-            )
+        put_bus_rules(
+            clients,
+            [
+                (
+                    "provider-events",
+                    {"source": [EVENT_SOURCE], "detail-type": list(PROVIDER_EVENT_TYPES)},
+                    inbox_arn,
+                ),
+                ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn),
+            ],
+        )
 
     def handler(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """The real handler, its AWS clients acting in this account (the
@@ -151,15 +205,7 @@ class ConsumerAccount:
             self._module.AwsClients = clients  # type: ignore[attr-defined]
         module = self._module
 
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            # Powertools keeps one logging handler per service name for the
-            # whole process, bound to the stream of the first import.
-            module.logger.registered_handler.setStream(self.log)
-            with environment(self.env), contextlib.redirect_stdout(self.log):
-                result: dict[str, Any] = module.lambda_handler(event, FakeContext("consumer-sync"))
-            return result
-
-        return invoke
+        return consumer_sync_invoker(module, self.log, self.env)
 
     def deliver(self) -> list[dict[str, Any]]:
         """Hand every event the consumer bus queued for the function to it, in order."""
@@ -185,17 +231,7 @@ def add_consumer_account(
     caller = account_session(credentials, region).client("sts").get_caller_identity()
     if caller["Account"] != account_id:
         raise RuntimeError(f"assumed role acts in {caller['Account']}, not {account_id}")
-    vpc_id = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:3]
-    subnet_ids = tuple(
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{cidr_prefix}.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate(zones)
-    )
-    group_id = ec2.create_security_group(
-        GroupName="kafka-clients", Description="Kafka clients to brokers", VpcId=vpc_id
-    )["GroupId"]
+    vpc_id, subnet_ids, group_id = create_consumer_network(ec2, cidr_prefix)
     return ConsumerAccount(
         account_id=account_id,
         region=region,

@@ -102,9 +102,10 @@ def parse_json(kind: type[T], document: str | bytes) -> T:
         raise _invalid(exc) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRecord("", f"not valid JSON ({exc})") from exc
-    except UnicodeEncodeError as exc:
-        # A str holding lone surrogates cannot be read as UTF-8 at all.
-        raise InvalidRecord("", f"not valid JSON text ({exc.reason})") from exc
+    except UnicodeError as exc:
+        # Bytes that are not UTF-8 inside a string, or a str holding lone
+        # surrogates: not JSON text at all.
+        raise InvalidRecord("", f"not valid UTF-8 JSON text ({exc})") from exc
 
 
 def to_data(record: msgspec.Struct) -> dict[str, Any]:

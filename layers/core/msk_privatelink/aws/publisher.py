@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from ..errors import AwsCallError
 from ..events import EVENT_SOURCE, BrokerEndpointsChanged
 from ..records import replace
 from .errors import error_code, translate
+from .event_bus import put_event
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -85,26 +85,14 @@ class EndpointsPublisher:
         if fingerprint == new_fingerprint:
             return None
         event = replace(view, generation=generation + 1)
-        try:
-            result = self._events.put_events(
-                Entries=[
-                    {
-                        "Source": EVENT_SOURCE,
-                        "DetailType": "BrokerEndpointsChanged",
-                        "Detail": event.to_detail_json(),
-                        "Resources": [view.cluster_arn],
-                        "EventBusName": self._bus,
-                    }
-                ]
-            )
-        except ClientError as exc:
-            raise translate(exc, f"PutEvents {self._bus}") from exc
-        if result.get("FailedEntryCount", 0):
-            entry = result["Entries"][0]
-            raise AwsCallError(
-                f"PutEvents to {self._bus} failed: {entry.get('ErrorCode')}: "
-                f"{entry.get('ErrorMessage')}"
-            )
+        put_event(
+            self._events,
+            self._bus,
+            source=EVENT_SOURCE,
+            detail_type=event.detail_type,
+            detail=event.to_detail_json(),
+            resource=view.cluster_arn,
+        )
         try:
             self._dynamodb.update_item(
                 TableName=self._table,

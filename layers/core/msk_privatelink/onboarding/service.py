@@ -22,6 +22,7 @@ from ..aws.actual import ActualStateReader
 from ..aws.clients import AwsClients
 from ..aws.endpoint_connections import LIVE_STATES, Connection, EndpointConnections
 from ..aws.errors import translate
+from ..aws.event_bus import put_event
 from ..aws.subscriptions import Subscriptions
 from ..aws.tenants import TenantRegistry
 from ..consumer_events import (
@@ -494,24 +495,11 @@ class ConsumerWorkflows:
         return self._connections.reject(live)
 
     def _put(self, detail_type: str, detail: str, cluster_arn: str) -> None:
-        bus = self._settings.event_bus_name
-        try:
-            result = self._events.put_events(
-                Entries=[
-                    {
-                        "Source": EVENT_SOURCE,
-                        "DetailType": detail_type,
-                        "Detail": detail,
-                        "Resources": [cluster_arn],
-                        "EventBusName": bus,
-                    }
-                ]
-            )
-        except ClientError as exc:
-            raise translate(exc, f"PutEvents {detail_type} to {bus}") from exc
-        if result.get("FailedEntryCount", 0):
-            entry = result["Entries"][0]
-            raise AwsCallError(
-                f"PutEvents {detail_type} to {bus}: {entry.get('ErrorCode')}: "
-                f"{entry.get('ErrorMessage')}"
-            )
+        put_event(
+            self._events,
+            self._settings.event_bus_name,
+            source=EVENT_SOURCE,
+            detail_type=detail_type,
+            detail=detail,
+            resource=cluster_arn,
+        )
