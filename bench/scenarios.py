@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.reconcile import Reconciler
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.reconcile.reconciler import Reconciler
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.integration.harness import World, create_world, is_mutating
 
 Scenario = Literal["create", "noop", "ip_change", "scale_out", "scale_in"]

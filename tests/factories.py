@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from msgspec.structs import replace
 
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.models import AuthScheme, Broker, ClusterInventory
-from msk_privatelink.plan import Plan, Step
-from msk_privatelink.records import parse
-from msk_privatelink.resources import (
+from msk_privatelink.kernel.models import AuthScheme, Broker, ClusterInventory
+from msk_privatelink.kernel.records import parse
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.plan import Plan, Step
+from msk_privatelink.reconcile.resources import (
     ActualState,
     DesiredState,
     EndpointServiceState,

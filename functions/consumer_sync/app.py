@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.consumer_service import ConsumerSyncService, ConsumerSyncSettings
-from msk_privatelink.errors import MskPrivateLinkError
+from msk_privatelink.consumer.service import ConsumerSyncService, ConsumerSyncSettings
+from msk_privatelink.kernel.errors import MskPrivateLinkError
 
 logger = Logger()
 metrics = Metrics()

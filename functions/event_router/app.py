@@ -10,9 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.router_service import RouterService
-from msk_privatelink.settings import RouterSettings
+from msk_privatelink.kernel.errors import InvalidEventError
+from msk_privatelink.reconcile.router import RouterService
+from msk_privatelink.reconcile.settings import RouterSettings
 
 logger = Logger()
 metrics = Metrics()

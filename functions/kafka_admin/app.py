@@ -16,11 +16,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from msk_privatelink.advertised_outcome import AdvertisedStatus
-from msk_privatelink.advertised_request import AdvertisedRequest, AdvertisedResponse
+from msk_privatelink.advertised.kafka_admin import apply_request
+from msk_privatelink.advertised.outcome import AdvertisedStatus
+from msk_privatelink.advertised.request import AdvertisedRequest, AdvertisedResponse
 from msk_privatelink.aws.clients import BOTO_CONFIG, AwsClients
-from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.kafka_admin import apply_request
+from msk_privatelink.kernel.errors import InvalidEventError
 
 logger = Logger()
 metrics = Metrics()

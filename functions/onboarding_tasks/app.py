@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.errors import InvalidEventError
+from msk_privatelink.kernel.errors import InvalidEventError
 from msk_privatelink.onboarding.service import ConsumerWorkflows
 from msk_privatelink.onboarding.settings import OnboardingSettings
 

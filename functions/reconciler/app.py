@@ -12,13 +12,13 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from msk_privatelink.advertised_outcome import AdvertisedListenersPendingError, AdvertisedStatus
+from msk_privatelink.advertised.outcome import AdvertisedListenersPendingError, AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.errors import MskPrivateLinkError
-from msk_privatelink.reconcile import ReconcileOutcome
-from msk_privatelink.reconcile_service import ReconcileService
-from msk_privatelink.settings import ReconcilerSettings
-from msk_privatelink.triggers import ReconcileRequest
+from msk_privatelink.kernel.errors import MskPrivateLinkError
+from msk_privatelink.reconcile.reconciler import ReconcileOutcome
+from msk_privatelink.reconcile.service import ReconcileService
+from msk_privatelink.reconcile.settings import ReconcilerSettings
+from msk_privatelink.reconcile.triggers import ReconcileRequest
 
 logger = Logger()
 metrics = Metrics()

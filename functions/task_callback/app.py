@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import BOTO_CONFIG, AwsClients
-from msk_privatelink.aws.tenants import TenantRegistry
+from msk_privatelink.onboarding.aws.tenants import TenantRegistry
 from msk_privatelink.onboarding.callback import TaskCallbacks
 from msk_privatelink.onboarding.settings import tenant_table_from_env
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink_dev.embedded import EmbeddedAws
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.response import StreamingBody
 
-from msk_privatelink.advertised import AdvertisedMapping, mapping_for
-from msk_privatelink.aws.msk import MskInventoryReader
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.models import AuthScheme
+from msk_privatelink.advertised.listeners import AdvertisedMapping, mapping_for
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.reconcile.aws.msk import MskInventoryReader
+from msk_privatelink_dev.embedded import EmbeddedAws
 
 READS = ("Describe", "List", "Get")
 PORT_BASES = {AuthScheme.SASL_IAM: 9000, AuthScheme.TLS: 8440, AuthScheme.SASL_SCRAM: 8640}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from msk_privatelink.advertised import (
+from msk_privatelink.advertised.listeners import (
     CUSTOM_ADVERTISED_LISTENERS,
     AdvertisedListenersError,
     build_mapping,
@@ -17,7 +17,7 @@ from msk_privatelink.advertised import (
     split_listeners,
     with_client_entries,
 )
-from msk_privatelink.models import AuthScheme
+from msk_privatelink.kernel.models import AuthScheme
 
 DOMAIN = "orders.abc123.c2.kafka.us-east-1.amazonaws.com"
 BASES = {AuthScheme.SASL_IAM: 9000, AuthScheme.TLS: 8440, AuthScheme.SASL_SCRAM: 8640}

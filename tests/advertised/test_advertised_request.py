@@ -7,19 +7,19 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.advertised import build_mapping
-from msk_privatelink.advertised_outcome import AdvertisedStatus
-from msk_privatelink.advertised_request import (
+from msk_privatelink.advertised.aws.kafka_admin_invoke import LambdaBrokerOverride
+from msk_privatelink.advertised.listeners import build_mapping
+from msk_privatelink.advertised.outcome import AdvertisedStatus
+from msk_privatelink.advertised.request import (
     AdminConnection,
     AdvertisedRequest,
     AdvertisedResponse,
 )
-from msk_privatelink.advertised_service import AdminSettings, AdvertisedListeners
-from msk_privatelink.aws.kafka_admin_invoke import LambdaBrokerOverride
-from msk_privatelink.aws.msk import MskInventoryReader
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.errors import AwsCallError, ConfigError, InvalidEventError
-from msk_privatelink.models import AuthScheme
+from msk_privatelink.advertised.service import AdminSettings, AdvertisedListeners
+from msk_privatelink.kernel.errors import AwsCallError, ConfigError, InvalidEventError
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.reconcile.aws.msk import MskInventoryReader
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.advertised.support import LocalInvoke, make_cluster
 
 CLUSTER_ARN = (
@@ -201,7 +201,7 @@ def test_mode_checks_and_mode_none() -> None:
 
 
 def _inventory() -> Any:
-    from msk_privatelink.models import ClusterInventory
+    from msk_privatelink.kernel.models import ClusterInventory
 
     return ClusterInventory(
         cluster_arn=CLUSTER_ARN,

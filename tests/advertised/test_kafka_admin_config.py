@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from msk_privatelink.advertised_request import AdminConnection
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.kafka_admin import (
+from msk_privatelink.advertised.kafka_admin import (
     KafkaAdminError,
     ScramCredentials,
     SecretError,
@@ -18,7 +16,9 @@ from msk_privatelink.kafka_admin import (
     iam_token_provider,
     read_scram_secret,
 )
-from msk_privatelink.models import AuthScheme
+from msk_privatelink.advertised.request import AdminConnection
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink_dev.embedded import EmbeddedAws
 
 SIGNER = "aws_msk_iam_sasl_signer"
 PASSWORD = "pa55-word-of-the-admin"

@@ -6,18 +6,18 @@ import contextlib
 
 import pytest
 
-from msk_privatelink.advertised import CUSTOM_ADVERTISED_LISTENERS, property_value
-from msk_privatelink.advertised_outcome import (
-    AdvertisedListenersFailedError,
-    AdvertisedStatus,
-)
-from msk_privatelink.aws.msk_configuration import (
+from msk_privatelink.advertised.aws.msk_configuration import (
     MskConfigurationAdvertiser,
     configuration_description,
     configuration_name,
 )
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.errors import OwnershipConflictError
+from msk_privatelink.advertised.listeners import CUSTOM_ADVERTISED_LISTENERS, property_value
+from msk_privatelink.advertised.outcome import (
+    AdvertisedListenersFailedError,
+    AdvertisedStatus,
+)
+from msk_privatelink.kernel.errors import OwnershipConflictError
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.advertised.support import (
     Crash,
     KafkaCalls,

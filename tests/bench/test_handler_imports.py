@@ -15,21 +15,21 @@ import pytest
 from bench.imports import HANDLER_FILES, REPO, importtime_lines
 
 # Heavier validation libraries: every document is a msgspec record
-# (msk_privatelink/records.py).
-NEVER = ("pydantic", "pydantic_core", "aws_xray_sdk", "yaml", "moto")
+# (layers/core/msk_privatelink/kernel/records.py).
+NEVER = ("pydantic", "pydantic_core", "aws_xray_sdk", "yaml", "moto", "msk_privatelink_dev")
 # The advertised-listeners stack is loaded only by clusters that use it.
 ADVERTISED = (
-    "msk_privatelink.advertised_service",
-    "msk_privatelink.advertised_request",
-    "msk_privatelink.aws.kafka_admin_invoke",
-    "msk_privatelink.aws.msk_configuration",
+    "msk_privatelink.advertised.service",
+    "msk_privatelink.advertised.request",
+    "msk_privatelink.advertised.aws.kafka_admin_invoke",
+    "msk_privatelink.advertised.aws.msk_configuration",
 )
 # The router forwards events: no document records, no reconcile stack.
 ROUTER_NEVER = (
     "msgspec",
-    "msk_privatelink.records",
-    "msk_privatelink.config",
-    "msk_privatelink.reconcile",
+    "msk_privatelink.kernel.records",
+    "msk_privatelink.reconcile.config",
+    "msk_privatelink.reconcile.reconciler",
 )
 
 
@@ -63,11 +63,11 @@ def test_no_handler_loads_a_heavy_library(path: str) -> None:
 
 def test_the_reconciler_leaves_the_advertised_listeners_stack_to_clusters_that_use_it() -> None:
     modules = loaded(handler("reconciler"))
-    assert "msk_privatelink.reconcile" in modules
+    assert "msk_privatelink.reconcile.reconciler" in modules
     assert sorted(set(ADVERTISED) & modules) == []
 
 
 def test_the_router_loads_neither_records_nor_the_reconcile_stack() -> None:
     modules = loaded(handler("event_router"))
-    assert "msk_privatelink.router_service" in modules
+    assert "msk_privatelink.reconcile.router" in modules
     assert sorted(set(ROUTER_NEVER) & modules) == []

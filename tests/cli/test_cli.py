@@ -28,14 +28,16 @@ import pytest
 import yaml
 
 from msk_privatelink import __version__
-from msk_privatelink.cli import EXIT_GUARDED, main
-from msk_privatelink.embedded.server import start_in_thread
-from msk_privatelink.naming import load_balancer_name, target_group_name
+from msk_privatelink.cli.main import EXIT_GUARDED, main
+from msk_privatelink.kernel.naming import load_balancer_name, target_group_name
+from msk_privatelink_dev.embedded.server import start_in_thread
 from tests.integration.harness import PREFIX, CallCounter, World, world
 
 pytestmark = pytest.mark.integration
 
-CORE = Path(__file__).resolve().parents[2] / "layers" / "core"
+REPO = Path(__file__).resolve().parents[2]
+# The runtime and the development package, as the editable install has them.
+PACKAGE_PATH = os.pathsep.join(str(REPO / d) for d in ("layers/core", "dev"))
 REGION = "us-east-1"
 CONSUMER = "arn:aws:iam::111122223333:root"
 SUBPROCESS_TIMEOUT = 120
@@ -433,7 +435,7 @@ def test_plan_without_a_configuration_source_is_a_usage_error(
 def cli_env(endpoint_url: str | None = None) -> dict[str, str]:
     env = {
         **os.environ,
-        "PYTHONPATH": str(CORE),
+        "PYTHONPATH": PACKAGE_PATH,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import boto3
 
+from msk_privatelink.advertised.aws.kafka_admin_invoke import LambdaBrokerOverride
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.kafka_admin_invoke import LambdaBrokerOverride
-from msk_privatelink.cli import _broker_override, build_parser
-from msk_privatelink.config import ClusterConfig, parse_config
+from msk_privatelink.cli.main import _broker_override, build_parser
+from msk_privatelink.reconcile.config import ClusterConfig, parse_config
 
 CLUSTER_ARN = (
     "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.tenants import TenantRegistry, create_tenant_table
+from msk_privatelink.onboarding.aws.tenants import TenantRegistry, create_tenant_table
 from tests.cli.test_cli import Run, table_rows
 from tests.integration.harness import PREFIX, CallCounter, World, world
 

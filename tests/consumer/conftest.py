@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.support import Consumer, reconcile_and_take_event, two_accounts
 from tests.consumer.wiring import (
     ConsumerStack,

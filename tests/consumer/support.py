@@ -12,18 +12,18 @@ from typing import Any
 import boto3
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.consumer_side import ConsumerOutcome, ConsumerSync
-from msk_privatelink.aws.consumer_state import ConsumerStateReader
-from msk_privatelink.consumer_sync import (
+from msk_privatelink.consumer.aws.side import ConsumerOutcome, ConsumerSync
+from msk_privatelink.consumer.aws.state import ConsumerStateReader
+from msk_privatelink.consumer.sync import (
     TAG_GENERATION,
     ConsumerSettings,
     build_consumer_desired,
-    cluster_zone_name,
     compute_consumer_plan,
 )
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_consumers import account_session, create_consumer_network
-from msk_privatelink.records import parse
+from msk_privatelink.kernel.dns import cluster_zone_name
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.records import parse
+from msk_privatelink_dev.local.consumers import account_session, create_consumer_network
 from tests.integration.harness import CallCounter, World, is_mutating, world
 
 CONSUMER_ACCOUNT = "111122223333"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from msk_privatelink.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from tests.consumer.support import Consumer, add_consumer, assert_follows, events_of
 from tests.integration.harness import CrashInjector, InjectedCrash, World, world
 

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from msk_privatelink.consumer_events import (
+from msk_privatelink.kernel.consumer_events import (
     ConsumerOffboardingRequested,
     ConsumerOnboardingRequested,
 )
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_workflows import keep_sender
-from msk_privatelink.records import CamelRecord, InvalidRecord, parse, replace, to_json
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.records import CamelRecord, InvalidRecord, parse, replace, to_json
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.support import events_of
 from tests.consumer.wiring import (
     PROVIDER_ACCOUNT,

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.aws.consumer_registry import DEFAULT_PREFIX, parameter_name
-from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
-from msk_privatelink.consumer_sync import ConsumerSettings
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_workflows import keep_sender
-from msk_privatelink.records import replace, to_data
+from msk_privatelink.consumer.aws.registry import DEFAULT_PREFIX, parameter_name
+from msk_privatelink.consumer.sync import ConsumerSettings
+from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.records import replace, to_data
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.conftest import Deployment
 from tests.consumer.support import (
     FOREIGN_ZONE,

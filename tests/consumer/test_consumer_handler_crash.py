@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.aws.consumer_registry import DEFAULT_PREFIX, parameter_name
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_workflows import keep_sender
-from msk_privatelink.records import to_json
+from msk_privatelink.consumer.aws.registry import DEFAULT_PREFIX, parameter_name
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.records import to_json
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.support import assert_follows, events_of
 from tests.consumer.wiring import TOKEN, ConsumerStack, add_consumer_stack, delivered
 from tests.integration.harness import CrashInjector, InjectedCrash, World, world

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msk_privatelink.consumer_sync import (
+from msk_privatelink.consumer.sync import (
     AliasTarget,
     ConsumerActual,
     ConsumerDesired,
@@ -20,13 +20,13 @@ from msk_privatelink.consumer_sync import (
     Verdict,
     ZoneState,
     build_consumer_desired,
-    cluster_zone_name,
     compute_consumer_plan,
     generation_verdict,
 )
-from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
-from msk_privatelink.records import replace as replace_record
+from msk_privatelink.kernel.dns import cluster_zone_name
+from msk_privatelink.kernel.errors import InvalidEventError
+from msk_privatelink.kernel.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
+from msk_privatelink.kernel.records import replace as replace_record
 
 ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/demo/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 DOMAIN = "demo.abc123.c2.kafka.us-east-1.amazonaws.com"

@@ -3,7 +3,7 @@ offboarding), the next onboarding request gets live endpoints: the rejected
 ones are replaced, never handed back by a reused client token.
 
 The embedded AWS models EC2's client-token idempotency
-(msk_privatelink/embedded/ec2_client_tokens.py): plain moto would create a
+(dev/msk_privatelink_dev/embedded/ec2_client_tokens.py): plain moto would create a
 new endpoint for any repeated token."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.endpoint_connections import EndpointConnections
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.onboarding.aws.endpoint_connections import EndpointConnections
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.conftest import SAME_REGION_ACCOUNT
 from tests.consumer.support import Consumer, assert_follows, events_of, reconcile_and_take_event
 from tests.consumer.wiring import (
@@ -152,7 +152,7 @@ def test_a_request_whose_tokens_all_name_dead_endpoints_fails_clearly(
 ) -> None:
     """Bounded: past MAX_TOKEN_REUSES dead endpoints the request fails with a
     terminal error (the handler answers `failed`); a new request starts afresh."""
-    from msk_privatelink.aws import consumer_applier
+    from msk_privatelink.consumer.aws import applier as consumer_applier
 
     monkeypatch.setattr(consumer_applier, "MAX_TOKEN_REUSES", 1)
     w, c = accounts

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.errors import OwnershipConflictError
+from msk_privatelink.kernel.errors import OwnershipConflictError
 from tests.consumer.conftest import Synced
 from tests.consumer.support import (
     CONSUMER_ACCOUNT,

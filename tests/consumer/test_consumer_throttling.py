@@ -21,8 +21,8 @@ import pytest
 from botocore.config import Config
 
 import msk_privatelink.aws.clients as clients_module
-from msk_privatelink.errors import MskPrivateLinkError
-from msk_privatelink.local_workflows import keep_sender
+from msk_privatelink.kernel.errors import MskPrivateLinkError
+from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.support import assert_follows, events_of
 from tests.consumer.wiring import add_consumer_stack, put_on_provider_bus
 from tests.faults.test_throttling import Throttler, no_backoff

@@ -32,23 +32,23 @@ from types import ModuleType
 from typing import Any
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.consumer_events import (
+from msk_privatelink.kernel.consumer_events import (
     CONSUMER_EVENT_SOURCE,
     ConsumerEndpointsReady,
     ConsumerOffboardingRequested,
     ConsumerOnboardingRequested,
 )
-from msk_privatelink.events import EVENT_SOURCE, BrokerEndpointsChanged
-from msk_privatelink.local_consumers import (
+from msk_privatelink.kernel.events import EVENT_SOURCE, BrokerEndpointsChanged
+from msk_privatelink.kernel.records import parse, to_data
+from msk_privatelink_dev.local.consumers import (
     consumer_sync_environment,
     consumer_sync_invoker,
     create_consumer_bus,
     put_bus_rules,
 )
-from msk_privatelink.local_lambda import environment, load_handler_module
-from msk_privatelink.local_workflows import create_queue as _queue
-from msk_privatelink.local_workflows import drain_queue as _drain
-from msk_privatelink.records import parse, to_data
+from msk_privatelink_dev.local.lambdas import environment, load_handler_module
+from msk_privatelink_dev.local.workflows import create_queue as _queue
+from msk_privatelink_dev.local.workflows import drain_queue as _drain
 from tests.consumer.support import Consumer, Hook, add_consumer
 from tests.integration.harness import BUS, World
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from msk_privatelink.embedded import EmbeddedAws, Network, ec2_client_tokens
-from msk_privatelink.embedded.server import start_in_thread
-from msk_privatelink.local_consumers import account_session
+from msk_privatelink_dev.embedded import EmbeddedAws, Network, ec2_client_tokens
+from msk_privatelink_dev.embedded.server import start_in_thread
+from msk_privatelink_dev.local.consumers import account_session
 
 pytestmark = pytest.mark.integration
 
-CORE = Path(__file__).resolve().parents[2] / "layers" / "core"
+DEV = Path(__file__).resolve().parents[2] / "dev"
 SERVICE = "com.amazonaws.us-east-1.kinesis-streams"
 OTHER_ACCOUNT = "210987654321"
 
@@ -231,8 +231,8 @@ def test_embedded_aws_removes_its_model_on_exit() -> None:
 def test_the_module_imports_without_moto() -> None:
     code = (
         "import sys; sys.modules['moto'] = None\n"
-        "import msk_privatelink.embedded.ec2_client_tokens as m\n"
+        "import msk_privatelink_dev.embedded.ec2_client_tokens as m\n"
         "assert m.ClientTokens().reused == []\n"
         "assert not any(name.startswith('moto.') for name in sys.modules)\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=CORE, check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], cwd=DEV, check=True, timeout=120)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from msk_privatelink.embedded.msk_contract import (
+from msk_privatelink_dev.embedded.msk_contract import (
     MskApiError,
     SimulatorDriftError,
     validate_input,

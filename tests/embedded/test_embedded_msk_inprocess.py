@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from msk_privatelink.embedded import EmbeddedAws, Network, inprocess, msk_cluster, msk_simulator
-from msk_privatelink.embedded.msk_contract import SimulatorDriftError
-from msk_privatelink.local_consumers import account_session
+from msk_privatelink_dev.embedded import EmbeddedAws, Network, inprocess, msk_cluster, msk_simulator
+from msk_privatelink_dev.embedded.msk_contract import SimulatorDriftError
+from msk_privatelink_dev.local.consumers import account_session
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.embedded import EmbeddedAws, Network
+from msk_privatelink_dev.embedded import EmbeddedAws, Network
 
 pytestmark = pytest.mark.integration
 

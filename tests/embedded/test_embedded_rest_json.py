@@ -11,8 +11,8 @@ from botocore.compat import HTTPHeaders
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from msk_privatelink.embedded.msk_contract import MskApiError, kafka_service_model, not_found
-from msk_privatelink.embedded.rest_json import (
+from msk_privatelink_dev.embedded.msk_contract import MskApiError, kafka_service_model, not_found
+from msk_privatelink_dev.embedded.rest_json import (
     HttpRequest,
     HttpResponse,
     decode_request,

@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 import pytest
 
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.embedded.server import start_in_thread
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.embedded.server import start_in_thread
 
 pytestmark = pytest.mark.integration
 
-CORE = Path(__file__).resolve().parents[2] / "layers" / "core"
+DEV = Path(__file__).resolve().parents[2] / "dev"
 
 
 @pytest.fixture
@@ -175,8 +175,8 @@ def free_port() -> int:
 
 def test_serve_runs_as_a_separate_process(monkeypatch: pytest.MonkeyPatch) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(CORE)}
-    code = f"from msk_privatelink.embedded.server import serve; serve(port={port})"
+    env = {**os.environ, "PYTHONPATH": str(DEV)}
+    code = f"from msk_privatelink_dev.embedded.server import serve; serve(port={port})"
     process = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 import pytest
 
-from msk_privatelink.aws.consumer_registry import Tenancy, TenancyRegistry, parameter_name
-from msk_privatelink.consumer_events import (
+from msk_privatelink.consumer.aws.registry import Tenancy, TenancyRegistry, parameter_name
+from msk_privatelink.consumer.sync import ConsumerSettings
+from msk_privatelink.kernel.consumer_events import (
     ACCOUNT_ID_PATTERN,
     CLUSTER_ARN_PATTERN,
     REGION_PATTERN,
@@ -30,9 +31,9 @@ from msk_privatelink.consumer_events import (
     ConsumerOffboardingRequested,
     ConsumerOnboardingRequested,
 )
-from msk_privatelink.consumer_sync import ConsumerSettings
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
+from msk_privatelink.kernel.records import InvalidRecord, parse, parse_json, to_data, to_json
 from msk_privatelink.onboarding.request import (
     AZ_ID_PATTERN,
     EVENT_BUS_ARN_PATTERN,
@@ -41,7 +42,6 @@ from msk_privatelink.onboarding.request import (
     OnboardingRequest,
     parse_request,
 )
-from msk_privatelink.records import InvalidRecord, parse, parse_json, to_data, to_json
 
 ARN = (
     "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"

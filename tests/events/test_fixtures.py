@@ -399,7 +399,7 @@ def test_positive_fixture_stops_matching_when_its_event_name_changes(
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(EXPECTED_RULE))
 def test_router_logic_agrees_with_the_rules(name: str) -> None:
-    from msk_privatelink.triggers import route
+    from msk_privatelink.reconcile.triggers import route
 
     routing = route(load_fixture(name), [FIXTURE_CLUSTER_ARN])
 

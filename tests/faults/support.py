@@ -13,8 +13,8 @@ from typing import Any
 
 import botocore.handlers
 
-from msk_privatelink.local_lambda import LocalFunctions
-from msk_privatelink.naming import load_balancer_name, target_group_name
+from msk_privatelink.kernel.naming import load_balancer_name, target_group_name
+from msk_privatelink_dev.local.lambdas import LocalFunctions
 from tests.integration.harness import (
     BUS,
     EVENTS,

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from msk_privatelink.config import dump_config, parse_config
-from msk_privatelink.errors import ConfigError, InvalidEventError
-from msk_privatelink.triggers import MAX_GROUP_ID, ReconcileRequest, Routing, route
+from msk_privatelink.kernel.errors import ConfigError, InvalidEventError
+from msk_privatelink.reconcile.config import dump_config, parse_config
+from msk_privatelink.reconcile.triggers import MAX_GROUP_ID, ReconcileRequest, Routing, route
 from tests.faults.support import reconcile_queue, record_calls, wire
 from tests.fuzzing import fuzz_settings
 from tests.integration.harness import EVENTS, FIXTURE_CLUSTER_ARN, load_event, world

@@ -23,9 +23,9 @@ import botocore.handlers
 import pytest
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.config_store import ConfigStore
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.records import parse
+from msk_privatelink.kernel.records import parse
+from msk_privatelink.reconcile.aws.config_store import ConfigStore
+from msk_privatelink.reconcile.config import ClusterConfig
 from tests.faults.support import (
     POSITIVE,
     QUEUE_PLUMBING,

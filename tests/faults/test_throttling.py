@@ -37,8 +37,8 @@ from botocore.retries import standard
 
 import msk_privatelink.aws.clients as clients_module
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.errors import MskPrivateLinkError
-from msk_privatelink.reconcile import ReconcileOutcome
+from msk_privatelink.kernel.errors import MskPrivateLinkError
+from msk_privatelink.reconcile.reconciler import ReconcileOutcome
 from tests.faults.support import actual_state, expected_state, record_calls
 from tests.integration.harness import (
     World,

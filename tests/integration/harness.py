@@ -12,26 +12,26 @@ from typing import Any
 
 import boto3
 
-from msk_privatelink.aws.actual import ActualStateReader
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.config_store import ConfigStore
-from msk_privatelink.aws.lease import ClusterLeases
-from msk_privatelink.aws.msk import MskInventoryReader
-from msk_privatelink.aws.publisher import EndpointsPublisher
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.desired import build_desired
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.events import BrokerEndpointsChanged
-from msk_privatelink.local_lambda import (
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.naming import TAG_MANAGED_BY
+from msk_privatelink.kernel.records import parse
+from msk_privatelink.reconcile.aws.actual import ActualStateReader
+from msk_privatelink.reconcile.aws.config_store import ConfigStore
+from msk_privatelink.reconcile.aws.lease import ClusterLeases
+from msk_privatelink.reconcile.aws.msk import MskInventoryReader
+from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.desired import build_desired
+from msk_privatelink.reconcile.planner import compute_plan
+from msk_privatelink.reconcile.reconciler import ReconcileOutcome, Reconciler
+from msk_privatelink.reconcile.view import endpoints_view
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.local.lambdas import (
     LocalFunctions,
     create_state_table,
     handler_environment,
 )
-from msk_privatelink.naming import TAG_MANAGED_BY
-from msk_privatelink.planner import compute_plan
-from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
-from msk_privatelink.records import parse
-from msk_privatelink.view import endpoints_view
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"

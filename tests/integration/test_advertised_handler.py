@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.local_lambda import LocalFunctions
+from msk_privatelink_dev.local.lambdas import LocalFunctions
 from tests.integration.harness import World, local_functions, world
 
 pytestmark = pytest.mark.integration

@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.advertised import CUSTOM_ADVERTISED_LISTENERS, property_value
-from msk_privatelink.advertised_outcome import AdvertisedStatus
-from msk_privatelink.advertised_request import AdvertisedRequest, AdvertisedResponse
+from msk_privatelink.advertised.kafka_admin import BrokerOverride, KafkaUnreachableError
+from msk_privatelink.advertised.listeners import CUSTOM_ADVERTISED_LISTENERS, property_value
+from msk_privatelink.advertised.outcome import AdvertisedStatus
+from msk_privatelink.advertised.request import AdvertisedRequest, AdvertisedResponse
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.publisher import EndpointsPublisher
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.kafka_admin import BrokerOverride, KafkaUnreachableError
-from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
-from msk_privatelink.reconcile_service import ReconcileService
-from msk_privatelink.settings import ReconcilerSettings
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
+from msk_privatelink.reconcile.reconciler import ReconcileOutcome, Reconciler
+from msk_privatelink.reconcile.service import ReconcileService
+from msk_privatelink.reconcile.settings import ReconcilerSettings
 from tests.advertised.support import LocalInvoke, properties_in_force
 from tests.integration.harness import (
     BUS,

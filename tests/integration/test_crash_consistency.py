@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.naming import (
+from msk_privatelink.kernel.naming import (
     bootstrap_target_group_name,
     load_balancer_name,
     shared_load_balancer_name,

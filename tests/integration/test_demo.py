@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.demo import PER_BROKER_VERIFIED, run_demo, verify
-from msk_privatelink.demo_onboarding import CONSUMERS_VERIFIED
-from msk_privatelink.demo_shared import SHARED_VERIFIED, SharedView, check
-from msk_privatelink.naming import target_group_name
-from msk_privatelink.reconcile import Reconciler
-from msk_privatelink.records import parse
+from msk_privatelink.kernel.naming import target_group_name
+from msk_privatelink.kernel.records import parse
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.reconciler import Reconciler
+from msk_privatelink_dev.demo.common import PER_BROKER_VERIFIED
+from msk_privatelink_dev.demo.onboarding import CONSUMERS_VERIFIED
+from msk_privatelink_dev.demo.shared_nlb import SHARED_VERIFIED, SharedView, check
+from msk_privatelink_dev.demo.story import run_demo, verify
 from tests.integration.harness import world
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from msk_privatelink.local_lambda import LocalFunctions
+from msk_privatelink_dev.local.lambdas import LocalFunctions
 from tests.integration.harness import (
     EVENTS,
     World,

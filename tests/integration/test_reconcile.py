@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from msk_privatelink.aws.lease import LeaseHeldError
-from msk_privatelink.errors import ClusterNotFoundError, OwnershipConflictError
-from msk_privatelink.naming import load_balancer_name, name_prefix, target_group_name
-from msk_privatelink.records import replace
+from msk_privatelink.kernel.errors import ClusterNotFoundError, OwnershipConflictError
+from msk_privatelink.kernel.naming import load_balancer_name, name_prefix, target_group_name
+from msk_privatelink.kernel.records import replace
+from msk_privatelink.reconcile.aws.lease import LeaseHeldError
 from tests.integration.harness import LEASE_SECONDS, World, world
 
 pytestmark = pytest.mark.integration

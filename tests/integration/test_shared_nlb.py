@@ -9,18 +9,18 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.aws.msk import target_broker_count
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.naming import (
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.naming import (
     TAG_CLUSTER_ARN,
     TAG_MANAGED_BY,
     bootstrap_target_group_name,
     shared_load_balancer_name,
     shared_target_group_name,
 )
-from msk_privatelink.records import parse, replace, to_data
+from msk_privatelink.kernel.records import parse, replace, to_data
+from msk_privatelink.reconcile.aws.msk import target_broker_count
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.integration.harness import World, create_world, world
 
 pytestmark = pytest.mark.integration

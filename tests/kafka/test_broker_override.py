@@ -25,17 +25,8 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
-from msk_privatelink.advertised import AdvertisedMapping, build_mapping, split_listeners
-from msk_privatelink.advertised_outcome import AdvertisedListenersFailedError, AdvertisedStatus
-from msk_privatelink.advertised_request import (
-    AdminConnection,
-    AdvertisedRequest,
-    AdvertisedResponse,
-)
-from msk_privatelink.advertised_service import AdminSettings, AdvertisedListeners
-from msk_privatelink.aws.kafka_admin_invoke import LambdaBrokerOverride
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.kafka_admin import (
+from msk_privatelink.advertised.aws.kafka_admin_invoke import LambdaBrokerOverride
+from msk_privatelink.advertised.kafka_admin import (
     ADVERTISED_LISTENERS,
     BrokerOverride,
     KafkaAdmin,
@@ -43,8 +34,17 @@ from msk_privatelink.kafka_admin import (
     client_config,
     in_process,
 )
-from msk_privatelink.local_lambda import FakeContext, load_handler_module
-from msk_privatelink.models import AuthScheme, ClusterInventory
+from msk_privatelink.advertised.listeners import AdvertisedMapping, build_mapping, split_listeners
+from msk_privatelink.advertised.outcome import AdvertisedListenersFailedError, AdvertisedStatus
+from msk_privatelink.advertised.request import (
+    AdminConnection,
+    AdvertisedRequest,
+    AdvertisedResponse,
+)
+from msk_privatelink.advertised.service import AdminSettings, AdvertisedListeners
+from msk_privatelink.kernel.models import AuthScheme, ClusterInventory
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.local.lambdas import FakeContext, load_handler_module
 from tests.advertised.support import LocalInvoke
 from tests.kafka.broker import HOST, KafkaBroker, brokers_in_metadata, wait_for
 from tests.kafka.conftest import SCRAM_LISTENER

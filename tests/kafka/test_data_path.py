@@ -35,18 +35,18 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from msk_privatelink.advertised_outcome import AdvertisedStatus
+from msk_privatelink.advertised.kafka_admin import apply_request
+from msk_privatelink.advertised.outcome import AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.config_store import ConfigStore
-from msk_privatelink.aws.publisher import EndpointsPublisher
-from msk_privatelink.config import ClusterConfig
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.kafka_admin import apply_request
-from msk_privatelink.local_lambda import create_state_table
-from msk_privatelink.models import AuthScheme
-from msk_privatelink.naming import shared_load_balancer_name
-from msk_privatelink.reconcile import ReconcileOutcome, Reconciler
-from msk_privatelink.records import parse
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.kernel.naming import shared_load_balancer_name
+from msk_privatelink.kernel.records import parse
+from msk_privatelink.reconcile.aws.config_store import ConfigStore
+from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.reconciler import ReconcileOutcome, Reconciler
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.local.lambdas import create_state_table
 from tests.integration.harness import BUS, PREFIX, TABLE, World
 from tests.kafka.broker import HOST, KafkaRuntime, client_config, wait_for
 from tests.kafka.data_path_cluster import KafkaCluster, start_cluster

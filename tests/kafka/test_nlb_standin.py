@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.kafka.broker import wait_for
 from tests.kafka.nlb_standin import (
     Address,

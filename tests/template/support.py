@@ -237,6 +237,26 @@ def assert_arm64_msgspec_without_pydantic(layer: Path) -> None:
     assert int.from_bytes(header[18:20], "little") == EM_AARCH64
 
 
+def assert_runtime_package_only(layer: Path) -> None:
+    """The layer holds the runtime package exactly as the source tree has it,
+    and nothing of the development package: no module that imports moto or
+    msk_privatelink_dev (either would fail to import in Lambda)."""
+    source = REPO / "layers" / "core" / "msk_privatelink"
+    shipped = {
+        p.relative_to(layer / "msk_privatelink") for p in (layer / "msk_privatelink").rglob("*.py")
+    }
+    assert shipped == {p.relative_to(source) for p in source.rglob("*.py")}
+    assert not list(layer.rglob("msk_privatelink_dev"))
+    assert not (layer / "moto").exists()
+    forbidden = re.compile(r"^\s*(import|from) (moto|msk_privatelink_dev)\b", re.MULTILINE)
+    importing = [
+        str(path.relative_to(layer))
+        for path in (layer / "msk_privatelink").rglob("*.py")
+        if forbidden.search(path.read_text(encoding="utf-8"))
+    ]
+    assert importing == [], "these modules would fail to import in Lambda"
+
+
 # ---------------------------------------------------------------------------
 # IAM
 # ---------------------------------------------------------------------------

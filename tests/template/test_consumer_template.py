@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, PROVIDER_EVENT_SOURCE
-from msk_privatelink.consumer_service import HANDLED_TYPES, ConsumerSyncSettings
+from msk_privatelink.consumer.service import HANDLED_TYPES, ConsumerSyncSettings
+from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, PROVIDER_EVENT_SOURCE
 from tests.template.support import (
     CONSUMER_TEMPLATE,
     OWNER_TAG,
@@ -25,6 +25,7 @@ from tests.template.support import (
     assert_arm64_msgspec_without_pydantic,
     assert_cfn_lint_passes,
     assert_checkov_passes,
+    assert_runtime_package_only,
     assert_sam_validate_lint_passes,
     grants_everyone,
     iam_action_catalogue,
@@ -100,11 +101,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_sam_build_produces_the_function_and_the_shared_arm64_layer(built: Path) -> None:
     assert (built / "ConsumerSyncFunction" / "app.py").is_file()
     layer = built / "CoreLayer" / "python"
-    for module in ("consumer_service.py", "consumer_events.py", "consumer_sync.py"):
+    for module in ("consumer/service.py", "kernel/consumer_events.py", "consumer/sync.py"):
         assert (layer / "msk_privatelink" / module).is_file(), module
     assert (layer / "aws_lambda_powertools").is_dir()
     assert_arm64_msgspec_without_pydantic(layer)
-    assert not (layer / "msk_privatelink" / "embedded").exists()
+    assert_runtime_package_only(layer)
 
 
 # ---------------------------------------------------------------------------
@@ -294,7 +295,7 @@ def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) 
     consumer, through the real handler: every operation it called must be
     granted by the function's role (and nothing is granted that it never
     calls, except tag-on-create, which IAM authorises as its own action)."""
-    from msk_privatelink.local_workflows import keep_sender
+    from msk_privatelink_dev.local.workflows import keep_sender
     from tests.consumer.support import events_of
     from tests.consumer.wiring import add_consumer_stack, put_on_provider_bus
     from tests.integration.harness import world

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from msk_privatelink.config import dump_config, load_config_file, parse_config
-from msk_privatelink.errors import ConfigError
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.reconcile.config import dump_config, load_config_file, parse_config
 from tests.factories import CLUSTER_ARN
 
 

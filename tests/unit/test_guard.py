@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from msgspec.structs import replace
 
-from msk_privatelink.config import GuardConfig
-from msk_privatelink.desired import build_desired
-from msk_privatelink.guard import evaluate
-from msk_privatelink.naming import target_group_name
-from msk_privatelink.plan import Change, Plan, Step
-from msk_privatelink.planner import compute_plan
-from msk_privatelink.resources import ActualState, Target
+from msk_privatelink.kernel.naming import target_group_name
+from msk_privatelink.reconcile.config import GuardConfig
+from msk_privatelink.reconcile.desired import build_desired
+from msk_privatelink.reconcile.guard import evaluate
+from msk_privatelink.reconcile.plan import Change, Plan, Step
+from msk_privatelink.reconcile.planner import compute_plan
+from msk_privatelink.reconcile.resources import ActualState, Target
 from tests.factories import CLUSTER_ARN, actual_from, broker, config, inventory
 
 GUARD = GuardConfig(max_broker_removal_ratio=0.5)

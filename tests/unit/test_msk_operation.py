@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from msk_privatelink.aws.msk import MskInventoryReader, target_broker_count
+from msk_privatelink.reconcile.aws.msk import MskInventoryReader, target_broker_count
 from tests.factories import CLUSTER_ARN, SUBNETS
 
 OPERATION_ARN = CLUSTER_ARN.replace(":cluster/", ":cluster-operation/") + "/op-1"

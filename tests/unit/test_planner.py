@@ -7,12 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from msk_privatelink.desired import build_desired
-from msk_privatelink.models import AuthScheme
-from msk_privatelink.naming import load_balancer_name, target_group_name
-from msk_privatelink.plan import Step
-from msk_privatelink.planner import compute_plan
-from msk_privatelink.resources import ActualState, Target
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.kernel.naming import load_balancer_name, target_group_name
+from msk_privatelink.reconcile.desired import build_desired
+from msk_privatelink.reconcile.plan import Step
+from msk_privatelink.reconcile.planner import compute_plan
+from msk_privatelink.reconcile.resources import ActualState, Target
 from tests.factories import CLUSTER_ARN, actual_from, apply_in_memory, broker, config, inventory
 
 LB1 = load_balancer_name(CLUSTER_ARN, 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.settings import ReconcilerSettings, RouterSettings
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.reconcile.settings import ReconcilerSettings, RouterSettings
 
 BASE = {
     "CONFIG_PARAMETER_PREFIX": "/msk-privatelink/prod/clusters",

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.config import dump_config, parse_config
-from msk_privatelink.errors import ConfigError
-from msk_privatelink.models import AuthScheme
-from msk_privatelink.ports import check_ports, listener_count
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.reconcile.config import dump_config, parse_config
+from msk_privatelink.reconcile.ports import check_ports, listener_count
 from tests.factories import CLUSTER_ARN, config
 
 SCRAM_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_admin-AbC123"

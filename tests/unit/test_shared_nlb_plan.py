@@ -7,19 +7,19 @@ import dataclasses
 import pytest
 from msgspec.structs import replace
 
-from msk_privatelink.desired import build_desired
-from msk_privatelink.errors import ConfigError, UnsupportedClusterError
-from msk_privatelink.guard import evaluate
-from msk_privatelink.models import AuthScheme, Broker
-from msk_privatelink.naming import (
+from msk_privatelink.kernel.errors import ConfigError, UnsupportedClusterError
+from msk_privatelink.kernel.models import AuthScheme, Broker
+from msk_privatelink.kernel.naming import (
     MAX_ELB_NAME,
     bootstrap_target_group_name,
     shared_load_balancer_name,
     shared_target_group_name,
 )
-from msk_privatelink.plan import Step
-from msk_privatelink.planner import compute_plan
-from msk_privatelink.resources import (
+from msk_privatelink.reconcile.desired import build_desired
+from msk_privatelink.reconcile.guard import evaluate
+from msk_privatelink.reconcile.plan import Step
+from msk_privatelink.reconcile.planner import compute_plan
+from msk_privatelink.reconcile.resources import (
     ActualState,
     AliasRecordState,
     DesiredState,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from msk_privatelink.desired import build_desired
-from msk_privatelink.models import AuthScheme
-from msk_privatelink.records import to_data
-from msk_privatelink.view import endpoints_view
+from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.kernel.records import to_data
+from msk_privatelink.reconcile.desired import build_desired
+from msk_privatelink.reconcile.view import endpoints_view
 from tests.factories import actual_from, config, inventory
 
 TWO = frozenset({AuthScheme.TLS, AuthScheme.SASL_IAM})

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from msk_privatelink.errors import InvalidEventError
-from msk_privatelink.triggers import MAX_GROUP_ID, ReconcileRequest, message_group_id, route
+from msk_privatelink.kernel.errors import InvalidEventError
+from msk_privatelink.reconcile.triggers import (
+    MAX_GROUP_ID,
+    ReconcileRequest,
+    message_group_id,
+    route,
+)
 from tests.factories import CLUSTER_ARN
 
 OTHER = CLUSTER_ARN.replace("demo-cluster", "other")

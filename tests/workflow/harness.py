@@ -9,7 +9,7 @@ Step Functions engine, on three accounts of the embedded AWS.
   consumer stack wired as consumer/template.yaml wires it
   (tests/consumer/wiring.py) and the real consumer-sync handler answering.
 
-The machinery shared with `make demo` lives in msk_privatelink.local_workflows:
+The machinery shared with `make demo` lives in msk_privatelink_dev.local.workflows:
 Lambda tasks served in this process by the real handler module
 (functions/onboarding_tasks/app.py), the state machines deployed from
 statemachines/, and the provider bus's rule for ConsumerEndpointsReady
@@ -29,11 +29,13 @@ from types import ModuleType
 from typing import Any
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.subscriptions import rule_name, statement_id
-from msk_privatelink.aws.tenants import Tenant, TenantRegistry, create_tenant_table
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.local_lambda import FakeContext, load_handler_module
-from msk_privatelink.local_workflows import (
+from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
+from msk_privatelink.onboarding.aws.tenants import Tenant, TenantRegistry, create_tenant_table
+from msk_privatelink.reconcile.service import ReconcileService
+from msk_privatelink.reconcile.settings import ReconcilerSettings
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.local.lambdas import FakeContext, load_handler_module
+from msk_privatelink_dev.local.workflows import (
     WORKFLOW_MOTO_CONFIG,
     LocalInvoke,
     deploy_workflows,
@@ -43,9 +45,7 @@ from msk_privatelink.local_workflows import (
     start_execution,
     wait_for_execution,
 )
-from msk_privatelink.local_workflows import definition as asl_definition
-from msk_privatelink.reconcile_service import ReconcileService
-from msk_privatelink.settings import ReconcilerSettings
+from msk_privatelink_dev.local.workflows import definition as asl_definition
 from tests.consumer.wiring import ConsumerStack, add_consumer_stack
 from tests.integration.harness import BUS, PREFIX, TABLE, World, create_world
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
-from msk_privatelink.local_lambda import FakeContext
-from msk_privatelink.records import replace
+from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
+from msk_privatelink.kernel.records import replace
+from msk_privatelink_dev.local.lambdas import FakeContext
 from tests.workflow.harness import (
     OTHER_REGION,
     OTHER_REGION_ACCOUNT,

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from msk_privatelink.aws.subscriptions import event_pattern
-from msk_privatelink.aws.tenants import (
+from msk_privatelink.onboarding.aws.subscriptions import event_pattern
+from msk_privatelink.onboarding.aws.tenants import (
     TenantConflictError,
     TenantRegistry,
     create_tenant_table,
     token_hash,
 )
-from msk_privatelink.embedded import EmbeddedAws
-from msk_privatelink.embedded.vpce_connections import ec2_service_model
+from msk_privatelink_dev.embedded import EmbeddedAws
+from msk_privatelink_dev.embedded.vpce_connections import ec2_service_model
 from tests.consumer.support import account_session
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.publisher import EndpointsPublisher
+from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
 from tests.integration.harness import BUS, TABLE
 from tests.workflow.harness import SAME_REGION_ACCOUNT, Workflows, reconcile_now
 

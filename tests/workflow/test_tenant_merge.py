@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.aws.tenants import Tenant, TenantRegistry, create_tenant_table
-from msk_privatelink.embedded import EmbeddedAws
+from msk_privatelink.onboarding.aws.tenants import Tenant, TenantRegistry, create_tenant_table
 from msk_privatelink.onboarding.tenancy import with_tenants
-from msk_privatelink.reconcile_service import ReconcileService
-from msk_privatelink.settings import ReconcilerSettings
+from msk_privatelink.reconcile.service import ReconcileService
+from msk_privatelink.reconcile.settings import ReconcilerSettings
+from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.factories import config as make_config
 from tests.integration.harness import BUS, PREFIX, TABLE, World, create_world
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.aws.subscriptions import rule_name, statement_id
-from msk_privatelink.errors import MskPrivateLinkError
+from msk_privatelink.kernel.errors import MskPrivateLinkError
+from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
 from tests.consumer.wiring import ConsumerStack
 from tests.faults.conftest import shared_botocore_loader
 from tests.integration.harness import BUS, is_mutating

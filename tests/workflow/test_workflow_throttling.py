@@ -24,7 +24,7 @@ import pytest
 from botocore.config import Config
 
 import msk_privatelink.aws.clients as clients_module
-from msk_privatelink.errors import MskPrivateLinkError
+from msk_privatelink.kernel.errors import MskPrivateLinkError
 from tests.faults.conftest import shared_botocore_loader
 from tests.faults.test_throttling import Throttler, no_backoff
 from tests.workflow.function_sessions import hook_function_sessions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from ..errors import AwsCallError, MskPrivateLinkError, ThrottledError
+from msk_privatelink.kernel.errors import AwsCallError, MskPrivateLinkError, ThrottledError
 
 THROTTLING_CODES = frozenset(
     {

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from ..errors import AwsCallError
-from .errors import translate
+from msk_privatelink.aws.errors import translate
+from msk_privatelink.kernel.errors import AwsCallError
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient

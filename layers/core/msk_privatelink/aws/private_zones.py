@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from .. import PROJECT
-from ..naming import is_owned
-from ..planner import normalize_dns
-from .errors import error_code, translate
+from msk_privatelink import PROJECT
+from msk_privatelink.aws.errors import error_code, translate
+from msk_privatelink.kernel.dns import normalize_dns
+from msk_privatelink.kernel.naming import is_owned
 
 if TYPE_CHECKING:
     from mypy_boto3_route53 import Route53Client

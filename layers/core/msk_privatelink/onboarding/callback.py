@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from ..aws.endpoint_connections import Connection, EndpointConnections
-from ..aws.errors import error_code, translate
-from ..aws.tenants import TenantRegistry, token_hash
-from ..consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
-from ..naming import is_owned
-from ..records import InvalidRecord, parse, to_json
+from msk_privatelink.aws.errors import error_code, translate
+from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
+from msk_privatelink.kernel.naming import is_owned
+from msk_privatelink.kernel.records import InvalidRecord, parse, to_json
+from msk_privatelink.onboarding.aws.endpoint_connections import Connection, EndpointConnections
+from msk_privatelink.onboarding.aws.tenants import TenantRegistry, token_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from msgspec import UNSET, UnsetType
 
-from ..consumer_events import (
+from msk_privatelink.kernel.consumer_events import (
     MAX_SECURITY_GROUPS,
     MAX_SUBNETS,
     AccountId,
@@ -25,8 +25,16 @@ from ..consumer_events import (
     VpcId,
     consumer_bus_arn,
 )
-from ..errors import TerminalError
-from ..records import CamelRecord, InvalidRecord, Meta, anchored, force_setattr, parse, to_data
+from msk_privatelink.kernel.errors import TerminalError
+from msk_privatelink.kernel.records import (
+    CamelRecord,
+    InvalidRecord,
+    Meta,
+    anchored,
+    force_setattr,
+    parse,
+    to_data,
+)
 
 AZ_ID_PATTERN = anchored(r"[a-z]{3,4}[0-9]{1,2}-az[0-9]{1,2}")
 EVENT_BUS_ARN_PATTERN = anchored(

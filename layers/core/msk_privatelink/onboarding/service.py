@@ -18,29 +18,41 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..aws.actual import ActualStateReader
-from ..aws.clients import AwsClients
-from ..aws.endpoint_connections import LIVE_STATES, Connection, EndpointConnections
-from ..aws.errors import translate
-from ..aws.event_bus import put_event
-from ..aws.subscriptions import Subscriptions
-from ..aws.tenants import TenantRegistry
-from ..consumer_events import (
+from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.errors import translate
+from msk_privatelink.aws.event_bus import put_event
+from msk_privatelink.kernel.consumer_events import (
     ConsumerEndpointsReady,
     ConsumerOffboarded,
     ConsumerOffboardingRequested,
     ConsumerOnboarded,
     ConsumerOnboardingRequested,
 )
-from ..errors import AwsCallError, ConfigError, RetryableError, TerminalError
-from ..events import EVENT_SOURCE, BrokerEndpointsChanged
-from ..reconcile_service import ReconcileService
-from ..records import parse, replace
-from ..settings import ReconcilerSettings
-from ..view import endpoints_view
-from .regions import CROSS_REGION_CONNECTIVITY_REGIONS, CROSS_REGION_SOURCE
-from .request import InvalidRequestError, OffboardingRequest, OnboardingRequest, parse_request
-from .settings import OnboardingSettings
+from msk_privatelink.kernel.errors import AwsCallError, ConfigError, RetryableError, TerminalError
+from msk_privatelink.kernel.events import EVENT_SOURCE, BrokerEndpointsChanged
+from msk_privatelink.kernel.records import parse, replace
+from msk_privatelink.onboarding.aws.endpoint_connections import (
+    LIVE_STATES,
+    Connection,
+    EndpointConnections,
+)
+from msk_privatelink.onboarding.aws.subscriptions import Subscriptions
+from msk_privatelink.onboarding.aws.tenants import TenantRegistry
+from msk_privatelink.onboarding.regions import (
+    CROSS_REGION_CONNECTIVITY_REGIONS,
+    CROSS_REGION_SOURCE,
+)
+from msk_privatelink.onboarding.request import (
+    InvalidRequestError,
+    OffboardingRequest,
+    OnboardingRequest,
+    parse_request,
+)
+from msk_privatelink.onboarding.settings import OnboardingSettings
+from msk_privatelink.reconcile.aws.actual import ActualStateReader
+from msk_privatelink.reconcile.service import ReconcileService
+from msk_privatelink.reconcile.settings import ReconcilerSettings
+from msk_privatelink.reconcile.view import endpoints_view
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

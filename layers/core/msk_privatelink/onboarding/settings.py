@@ -7,9 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..patterns import REGION_RE
-from ..settings import PREFIX_RE
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.patterns import REGION_RE
+from msk_privatelink.reconcile.settings import PREFIX_RE
 
 ROLE_ARN_PREFIX = "arn:aws"
 

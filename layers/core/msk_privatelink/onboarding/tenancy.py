@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..aws.tenants import ADMITTED_STATES, Tenant
-from ..config import ClusterConfig, parse_config
-from ..records import to_data
+from msk_privatelink.kernel.records import to_data
+from msk_privatelink.onboarding.aws.tenants import ADMITTED_STATES, Tenant
+from msk_privatelink.reconcile.config import ClusterConfig, parse_config
 
 
 def admitted(tenants: Iterable[Tenant]) -> list[Tenant]:

@@ -1,0 +1,290 @@
+"""msk-privatelink: plan, apply and inspect from a terminal, or run the demo.
+
+Credentials, Region and endpoint come from boto3's standard resolution
+(profiles, environment, ``AWS_ENDPOINT_URL``), so the same commands work
+against a real account and against ``msk-privatelink local-aws``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError
+
+from msk_privatelink import __version__
+from msk_privatelink.kernel.errors import MskPrivateLinkError
+
+if TYPE_CHECKING:
+    from msk_privatelink.advertised.service import BrokerOverrideCall
+    from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.reconcile.config import ClusterConfig
+    from msk_privatelink.reconcile.plan import Change
+
+EXIT_GUARDED = 3
+# Commands that need more than the runtime package (`demo`, `local-aws` from
+# the development package) register here as entry points, so this module
+# never imports what the Lambda layer does not ship.
+COMMAND_GROUP = "msk_privatelink.commands"
+
+
+class Command(Protocol):
+    """A subcommand registered in the ``msk_privatelink.commands`` group."""
+
+    help: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _config_source(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="cluster configuration file (YAML or JSON)")
+    src.add_argument(
+        "--cluster-arn", help="read the configuration of this cluster from Parameter Store"
+    )
+    parser.add_argument(
+        "--stack-name",
+        default="msk-privatelink",
+        help="stack whose parameter prefix holds the configuration (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--parameter-prefix", help="explicit parameter prefix (overrides --stack-name)"
+    )
+    parser.add_argument("--region", help="AWS Region (default: the cluster ARN's Region)")
+    parser.add_argument("--output", choices=("table", "json"), default="table")
+
+
+def _tenant_source(parser: argparse.ArgumentParser) -> None:
+    tenants = parser.add_mutually_exclusive_group()
+    tenants.add_argument(
+        "--tenant-table",
+        help="the stack's tenant table (default: $TENANT_TABLE_NAME): onboarded consumers' "
+        "principals and Regions are merged into the configuration, as the reconciler does",
+    )
+    tenants.add_argument(
+        "--no-tenants",
+        action="store_true",
+        help="use the configuration alone: every onboarded consumer's principal is revoked",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msk-privatelink", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="show what apply would change (dry run)")
+    _config_source(plan)
+    _tenant_source(plan)
+    apply = sub.add_parser("apply", help="make the NLB layer match the brokers")
+    _config_source(apply)
+    _tenant_source(apply)
+    apply.add_argument("--event-bus", help="publish BrokerEndpointsChanged on this bus")
+    apply.add_argument("--state-table", help="table holding the published generation")
+    apply.add_argument(
+        "--kafka-admin-function",
+        help="broker-override: the stack's Kafka admin function (default: talk to the "
+        "brokers from here, which needs a route to them)",
+    )
+    status = sub.add_parser("status", help="brokers and the resources serving each")
+    _config_source(status)
+    _tenant_source(status)
+
+    destroy = sub.add_parser(
+        "destroy", help="remove every resource this tool created for the cluster"
+    )
+    _config_source(destroy)
+    destroy.add_argument("--yes", action="store_true", help="apply; without it, only show the plan")
+
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        command: Command = entry.load()
+        extra = sub.add_parser(entry.name, help=command.help)
+        command.configure(extra)
+        extra.set_defaults(extension=command)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
+    from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.reconcile.aws.config_store import ConfigStore
+    from msk_privatelink.reconcile.config import load_config_file
+
+    if args.config is not None:
+        config = load_config_file(args.config)
+        clients = AwsClients(region=args.region or config.region)
+    else:
+        arn: str = args.cluster_arn
+        clients = AwsClients(region=args.region or arn.split(":")[3])
+        prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
+        config = ConfigStore(clients.ssm, prefix).get(arn)
+    return _with_tenants(args, config, clients), clients
+
+
+def _with_tenants(
+    args: argparse.Namespace, config: ClusterConfig, clients: AwsClients
+) -> ClusterConfig:
+    """The configuration the stack's reconciler applies: the document plus the
+    cluster's admitted tenants (reconcile/service.py does the same). Without
+    them an apply would revoke every onboarded consumer until the next
+    reconcile of the stack grants them again."""
+    from msk_privatelink.kernel.errors import ConfigError
+    from msk_privatelink.onboarding.aws.tenants import TenantRegistry
+    from msk_privatelink.onboarding.settings import tenant_table_from_env
+    from msk_privatelink.onboarding.tenancy import with_tenants
+
+    if args.no_tenants:
+        return config
+    table: str | None = args.tenant_table or tenant_table_from_env()
+    if table is not None:
+        return with_tenants(
+            config, TenantRegistry(clients.dynamodb, table).for_cluster(config.cluster_arn)
+        )
+    if args.config is None and args.command == "apply":
+        # The stack's own configuration: the stack has a tenant table.
+        raise ConfigError(
+            f"refusing to apply the stack's configuration of {config.cluster_arn} without its "
+            "tenants: every onboarded consumer's principal would be revoked. Give the stack's "
+            "tenant table (--tenant-table NAME or TENANT_TABLE_NAME), or --no-tenants to "
+            "apply the configuration alone; nothing was changed"
+        )
+    if args.config is None:
+        print(
+            "warning: no tenant table (--tenant-table or TENANT_TABLE_NAME): the plan uses the "
+            "configuration alone and shows onboarded consumers revoked",
+            file=sys.stderr,
+        )
+    return config
+
+
+def _broker_override(
+    clients: AwsClients, config: ClusterConfig, function_name: str | None
+) -> BrokerOverrideCall | None:
+    """broker-override's admin call: the stack's function, or the same core code here."""
+    if config.advertised_listeners.mode != "broker-override":
+        return None
+    if function_name:
+        from msk_privatelink.advertised.aws.kafka_admin_invoke import LambdaBrokerOverride
+
+        return LambdaBrokerOverride(clients.lambda_, function_name)
+    from msk_privatelink.advertised.kafka_admin import in_process
+    from msk_privatelink.aws.clients import BOTO_CONFIG
+
+    secrets = clients.session.client(
+        "secretsmanager", region_name=clients.region, config=BOTO_CONFIG
+    )
+    return in_process(secrets)
+
+
+def _run(args: argparse.Namespace) -> int:
+    extension: Command | None = getattr(args, "extension", None)
+    if extension is not None:
+        return extension.run(args)
+
+    from msk_privatelink.cli.render import render_plan, render_status
+    from msk_privatelink.reconcile.aws.lease import ClusterLeases
+    from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
+    from msk_privatelink.reconcile.guard import GuardDecision
+    from msk_privatelink.reconcile.plan import Plan
+    from msk_privatelink.reconcile.reconciler import Reconciler
+
+    if args.command == "destroy":
+        return _destroy(args)
+    config, clients = _load(args)
+    if args.command in ("plan", "status"):
+        a = Reconciler(clients).assess(config, deep=True)
+        if args.output == "json":
+            payload = {
+                "cluster_arn": config.cluster_arn,
+                "cluster_state": a.inventory.state,
+                "changes": a.plan.to_dicts(),
+                "withheld": [c.to_dict() for c in a.decision.withheld],
+                "guard_reasons": list(a.decision.reasons),
+                "conflicts": list(a.actual.conflicts),
+            }
+            print(json.dumps(payload, indent=2))
+        elif args.command == "plan":
+            print(render_plan(a.plan, a.decision))
+        else:
+            print(render_status(a))
+        return 0
+
+    publisher = None
+    leases = None
+    if args.state_table:
+        # With the stack's table, a CLI apply and the Lambda never write at once.
+        leases = ClusterLeases(clients.dynamodb, args.state_table)
+    if args.event_bus and args.state_table:
+        publisher = EndpointsPublisher(
+            clients.events, clients.dynamodb, args.event_bus, args.state_table
+        )
+
+    def progress(change: Change) -> None:
+        if args.output == "table":
+            print(
+                f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
+            )
+
+    reconciler = Reconciler(
+        clients,
+        publisher,
+        on_change=progress,
+        leases=leases,
+        broker_override=_broker_override(clients, config, args.kafka_admin_function),
+    )
+    outcome = reconciler.reconcile(config, deep=True)
+    if args.output == "json":
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        # Mark what the guard held back: the table lists the whole plan.
+        shown = GuardDecision(allowed=Plan(outcome.applied), withheld=outcome.withheld)
+        print(render_plan(outcome.plan, shown) if outcome.applied else "No changes applied.")
+        print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
+        if outcome.reasons:
+            print("Guard: " + "; ".join(outcome.reasons))
+    for change, why in outcome.blocked:
+        print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
+    return EXIT_GUARDED if outcome.status in ("guarded", "refused", "blocked") else 0
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.cli.render import render_plan
+    from msk_privatelink.reconcile.config import load_config_file
+    from msk_privatelink.reconcile.reconciler import Reconciler
+
+    # No configuration store is needed: the cluster may be gone already.
+    arn: str = load_config_file(args.config).cluster_arn if args.config else args.cluster_arn
+    clients = AwsClients(region=args.region or arn.split(":")[3])
+    reconciler = Reconciler(clients)
+    outcome = reconciler.teardown(arn, dry_run=not args.yes)
+    if args.output == "json":
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print(render_plan(outcome.plan))
+        if not args.yes and not outcome.plan.is_empty:
+            print("Nothing was changed. Run again with --yes to remove these resources.")
+        for change, why in outcome.blocked:
+            print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
+    return EXIT_GUARDED if outcome.status == "blocked" else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except MskPrivateLinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        # No credentials, endpoint unreachable, ...: a message, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
