@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import moto  # imported before any boto3 session exists, so every client is intercepted
 import pytest
@@ -284,7 +285,8 @@ def test_every_cluster_arn_is_the_shared_fixture_arn(name: str) -> None:
 def test_msk_fixture_names_its_cluster_and_operation(name: str) -> None:
     detail = load_fixture(name)["detail"]
 
-    assert detail["requestParameters"]["clusterArn"] == FIXTURE_CLUSTER_ARN
+    # URL-encoded as a URI path parameter, as the MSK guide's CloudTrail sample shows.
+    assert detail["requestParameters"]["clusterArn"] == quote(FIXTURE_CLUSTER_ARN, safe="")
     assert detail["responseElements"]["clusterArn"] == FIXTURE_CLUSTER_ARN
     assert detail["readOnly"] is False
     assert "errorCode" not in detail

@@ -30,7 +30,13 @@ from msk_privatelink.reconcile.config import dump_config, parse_config
 from msk_privatelink.reconcile.triggers import MAX_GROUP_ID, ReconcileRequest, Routing, route
 from tests.faults.support import reconcile_queue, record_calls, wire
 from tests.fuzzing import fuzz_settings
-from tests.integration.harness import EVENTS, FIXTURE_CLUSTER_ARN, load_event, world
+from tests.integration.harness import (
+    EVENTS,
+    FIXTURE_CLUSTER_ARN,
+    load_event,
+    with_cluster,
+    world,
+)
 
 pytestmark = [
     pytest.mark.faults,
@@ -415,7 +421,7 @@ def test_router_handler_skips_malformed_events_without_writing(
 
             def check(event: Any) -> None:
                 if isinstance(event, dict):
-                    text = json.dumps(event).replace(FIXTURE_CLUSTER_ARN, w.cluster_arn)
+                    text = with_cluster(json.dumps(event), w.cluster_arn)
                     event = json.loads(text)
                 try:
                     expected: Routing | None = route(event, configured)

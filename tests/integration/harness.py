@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 
@@ -318,9 +319,17 @@ def count_all_calls() -> Iterator[CallCounter]:
         botocore.handlers.BUILTIN_HANDLERS.remove(entry)
 
 
+def with_cluster(text: str, cluster_arn: str) -> str:
+    """The fixture's cluster replaced by another, in both forms CloudTrail
+    writes it: URL-encoded in requestParameters, plain elsewhere."""
+    return text.replace(quote(FIXTURE_CLUSTER_ARN, safe=""), quote(cluster_arn, safe="")).replace(
+        FIXTURE_CLUSTER_ARN, cluster_arn
+    )
+
+
 def load_event(name: str, cluster_arn: str) -> dict[str, Any]:
     text = (EVENTS / name).read_text(encoding="utf-8")
-    return json.loads(text.replace(FIXTURE_CLUSTER_ARN, cluster_arn))
+    return json.loads(with_cluster(text, cluster_arn))
 
 
 def local_functions(w: World) -> tuple[LocalFunctions, str]:

@@ -302,8 +302,16 @@ def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) 
 
     called: set[str] = set()
 
-    def record(model: Any, **_: Any) -> None:
-        called.add(f"{model.service_model.signing_name}:{model.name}")
+    def record(model: Any, params: Any = None, **_: Any) -> None:
+        action = f"{model.service_model.signing_name}:{model.name}"
+        called.add(action)
+        body = params.get("body") if isinstance(params, dict) else None
+        # IAM also authorises a cross-Region endpoint (CreateVpcEndpoint with
+        # ServiceRegion) as the permission-only action vpce:AllowMultiRegion
+        # (Service Authorization Reference, "Actions, resources, and condition
+        # keys for AWS PrivateLink").
+        if action == "ec2:CreateVpcEndpoint" and isinstance(body, dict) and body.get("ServiceRegion"):
+            called.add("vpce:AllowMultiRegion")
 
     hook: tuple[str, Callable[..., Any]] = ("before-call.*.*", record)
     with keep_sender(), world() as w:
@@ -321,7 +329,12 @@ def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) 
         put_on_provider_bus(w, stack.offboarding(2))
         stack.deliver(hook)
 
-    assert {"ec2:CreateVpcEndpoint", "route53:CreateHostedZone", "events:PutEvents"} <= called
+    assert {
+        "ec2:CreateVpcEndpoint",
+        "vpce:AllowMultiRegion",
+        "route53:CreateHostedZone",
+        "events:PutEvents",
+    } <= called
     missing = sorted(a for a in called if not allowed(template, a))
     assert missing == []
     granted = {a for s in role_statements(template, "ConsumerSyncFunctionRole") for a in s.actions}

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.naming import cluster_token
@@ -33,7 +34,13 @@ class DemoFailure(Exception):
 
 
 def load_event(name: str, cluster_arn: str, **detail_overrides: Any) -> dict[str, Any]:
-    text = (EVENTS_DIR / name).read_text(encoding="utf-8").replace(FIXTURE_CLUSTER_ARN, cluster_arn)
+    # CloudTrail writes the ARN URL-encoded in requestParameters, plain elsewhere.
+    text = (
+        (EVENTS_DIR / name)
+        .read_text(encoding="utf-8")
+        .replace(quote(FIXTURE_CLUSTER_ARN, safe=""), quote(cluster_arn, safe=""))
+        .replace(FIXTURE_CLUSTER_ARN, cluster_arn)
+    )
     event: dict[str, Any] = json.loads(text)
     for key, value in detail_overrides.items():
         event["detail"]["requestParameters"][key] = value

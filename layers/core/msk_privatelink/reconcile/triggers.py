@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from msk_privatelink.kernel.errors import InvalidEventError
 from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
@@ -132,10 +133,8 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
     if source == "aws.kafka":
         if name not in MSK_EVENT_NAMES:
             return Routing((), f"ignored MSK call {name!r}")
-        arn = _get(detail, "requestParameters", "clusterArn") or _get(
-            detail, "responseElements", "clusterArn"
-        )
-        if not isinstance(arn, str) or not CLUSTER_ARN_RE.fullmatch(arn):
+        arn = cluster_arn_of(detail)
+        if arn is None:
             raise InvalidEventError(f"MSK {name} event carries no valid cluster ARN")
         if arn not in clusters:
             return Routing((), f"ignored {name} for unmanaged cluster {arn}")
@@ -152,6 +151,33 @@ def route(event: Mapping[str, Any], configured: Iterable[str]) -> Routing:
         return _requests(clusters, name, event_id, f"{name} by MSK")
 
     return Routing((), f"ignored event from {source}")
+
+
+def cluster_arn_of(detail: Mapping[str, Any]) -> str | None:
+    """The cluster an MSK CloudTrail record is about, or None.
+
+    CloudTrail records an MSK operation's URI path parameters URL-encoded: the
+    MSK developer guide's own sample ("Log API calls with AWS CloudTrail") has
+    ``"requestParameters": {"clusterArn": "arn%3Aaws%3Akafka%3A...%2F..."}``
+    beside a plain ``responseElements.clusterArn``, and ``responseElements`` is
+    null for some operations. Every operation in MSK_EVENT_NAMES carries
+    ClusterArn in its URI (botocore's kafka model; a test checks). So the
+    request's value is decoded once, then held to the ARN pattern exactly as a
+    plain one is; the response's value is the fallback.
+    """
+    for raw in (
+        _get(detail, "requestParameters", "clusterArn"),
+        _get(detail, "responseElements", "clusterArn"),
+    ):
+        if not isinstance(raw, str):
+            continue
+        try:
+            arn = unquote(raw, errors="strict")  # a plain ARN has no "%": unchanged
+        except UnicodeDecodeError:
+            continue
+        if CLUSTER_ARN_RE.fullmatch(arn):
+            return arn
+    return None
 
 
 def _requests(clusters: Iterable[str], trigger: str, event_id: str, note: str) -> Routing:
