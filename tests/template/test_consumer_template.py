@@ -310,7 +310,11 @@ def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) 
         # ServiceRegion) as the permission-only action vpce:AllowMultiRegion
         # (Service Authorization Reference, "Actions, resources, and condition
         # keys for AWS PrivateLink").
-        if action == "ec2:CreateVpcEndpoint" and isinstance(body, dict) and body.get("ServiceRegion"):
+        if (
+            action == "ec2:CreateVpcEndpoint"
+            and isinstance(body, dict)
+            and body.get("ServiceRegion")
+        ):
             called.add("vpce:AllowMultiRegion")
 
     hook: tuple[str, Callable[..., Any]] = ("before-call.*.*", record)
