@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from bench import detection
 from bench.imports import HANDLER_FILES, HandlerImport, measure_imports
 from bench.report import render_markdown, results_document
 from bench.scenarios import (
@@ -84,6 +85,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="patterns and their configurations (default: all)",
     )
     parser.add_argument("--skip-imports", action="store_true", help="no cold-import timing")
+    parser.add_argument(
+        "--skip-detection",
+        action="store_true",
+        help="no change-detector against full-reconcile comparison",
+    )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target fails or cannot be measured"
     )
@@ -167,13 +173,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers = measure_imports(
             REPO, repeat=args.import_repeat, handlers=HANDLER_FILES, progress=_progress
         )
+    approaches: list[detection.Approach] = []
+    if not args.skip_detection:
+        counts = detection.QUICK_CLUSTER_COUNTS if args.quick else detection.CLUSTER_COUNTS
+        approaches = detection.measure_all(counts, _progress)
     targets: list[TargetResult] = [*reconcile_targets(results), *import_targets(handlers)]
 
     document = results_document(results, handlers, targets, meta)
+    document["detection"] = [a.to_dict() for a in approaches]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
     markdown = render_markdown(results, handlers, targets, meta)
+    if approaches:
+        markdown = "\n".join([markdown.rstrip(), "", *detection.render(approaches)])
     print(markdown)
     print(f"\nResults: {args.output}")
     if args.docs is not None:

@@ -60,7 +60,13 @@ REPLACED_BROKER = 1
 # The publisher's writes: the event, then the record of what was published.
 # The publisher's event and record, and the cluster lease taken around any run
 # that changes something: reported, but not resource writes.
-PUBLISHER_WRITES: tuple[str, ...] = ("PutEvents", "UpdateItem", "UpdateItem:lease")
+# The change detector's baseline is written once by a run whose brokers moved.
+PUBLISHER_WRITES: tuple[str, ...] = (
+    "PutEvents",
+    "UpdateItem",
+    "UpdateItem:lease",
+    "UpdateItem:brokers",
+)
 MIB = 1024 * 1024
 # ELBv2's default "listeners per Network Load Balancer" quota, the config's default.
 DEFAULT_LISTENER_QUOTA = 50

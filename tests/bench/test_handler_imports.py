@@ -44,6 +44,7 @@ def handler(name: str) -> str:
 
 def test_every_handler_is_covered() -> None:
     assert {h.split("/")[1] for h in HANDLER_FILES} == {
+        "change_detector",
         "consumer_sync",
         "event_router",
         "kafka_admin",
@@ -71,3 +72,10 @@ def test_the_router_loads_neither_records_nor_the_reconcile_stack() -> None:
     modules = loaded(handler("event_router"))
     assert "msk_privatelink.reconcile.router" in modules
     assert sorted(set(ROUTER_NEVER) & modules) == []
+
+
+def test_the_change_detector_loads_no_reconcile_stack() -> None:
+    modules = loaded(handler("change_detector"))
+    assert "msk_privatelink.reconcile.detector" in modules
+    never = ("msk_privatelink.reconcile.reconciler", "msk_privatelink.reconcile.planner")
+    assert sorted(set(never) & modules) == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.consumer.aws.registry import DEFAULT_PREFIX, parameter_name
+from msk_privatelink.consumer.aws.registry import parameter_name
 from msk_privatelink.consumer.sync import ConsumerSettings
 from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
@@ -113,7 +113,7 @@ def test_onboarding_builds_the_consumer_side_and_answers_with_the_token(
             assert len(reply.endpoints) == len(view.brokers)
         # The VPC, subnets and groups are remembered in the consumer account.
         stored = stack.consumer.client("ssm").get_parameter(
-            Name=parameter_name(DEFAULT_PREFIX, view.cluster_arn)
+            Name=parameter_name(stack.env["REGISTRY_PARAMETER_PREFIX"], view.cluster_arn)
         )
         assert stack.consumer.settings.subnet_ids[0] in stored["Parameter"]["Value"]
     # Both answers reached the provider bus, sent by the consumer accounts.
@@ -408,7 +408,7 @@ def test_a_corrupt_tenancy_record_fails_without_retry_or_write() -> None:
         w.reconcile()
         view = events_of(w)[-1]
         stack.consumer.client("ssm").put_parameter(
-            Name=parameter_name(DEFAULT_PREFIX, view.cluster_arn),
+            Name=parameter_name(stack.env["REGISTRY_PARAMETER_PREFIX"], view.cluster_arn),
             Value='{"not": "a tenancy"}',
             Type="String",
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from msk_privatelink.consumer.aws.registry import DEFAULT_PREFIX, parameter_name
+from msk_privatelink.consumer.aws.registry import parameter_name
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.records import to_json
 from msk_privatelink_dev.local.workflows import keep_sender
@@ -114,7 +114,9 @@ def assert_end_state(
 ) -> None:
     state = stack.consumer.state()
     ssm = stack.consumer.client("ssm")
-    remembered = ssm.get_parameters(Names=[parameter_name(DEFAULT_PREFIX, views[0].cluster_arn)])
+    remembered = ssm.get_parameters(
+        Names=[parameter_name(stack.env["REGISTRY_PARAMETER_PREFIX"], views[0].cluster_arn)]
+    )
     replies = stack.replies()
     assert replies, where
     if scenario.follows is None:

@@ -41,6 +41,8 @@ from msk_privatelink.kernel.consumer_events import (
 from msk_privatelink.kernel.events import EVENT_SOURCE, BrokerEndpointsChanged
 from msk_privatelink.kernel.records import parse, to_data
 from msk_privatelink_dev.local.consumers import (
+    consumer_rules,
+    consumer_stack,
     consumer_sync_environment,
     consumer_sync_invoker,
     create_consumer_bus,
@@ -214,8 +216,11 @@ def add_consumer_stack(
     put_bus_rules(
         clients,
         [
-            ("to-consumer-sync", {"source": [EVENT_SOURCE]}, inbox_arn),
-            ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn(w)),
+            *consumer_rules(
+                consumer_stack(PROVIDER_ACCOUNT, consumer.account_id, consumer.region),
+                inbox_arn,
+                provider_bus_arn(w),
+            ),
             ("observe-replies", {"source": [CONSUMER_EVENT_SOURCE]}, replies_arn),
         ],
     )

@@ -14,14 +14,13 @@ from typing import Any
 import botocore.handlers
 
 from msk_privatelink.kernel.naming import load_balancer_name, target_group_name
-from msk_privatelink_dev.local.lambdas import LocalFunctions
+from msk_privatelink_dev.local.lambdas import LocalFunctions, provider_environments
 from tests.integration.harness import (
-    BUS,
     EVENTS,
-    PREFIX,
-    TABLE,
     World,
+    deploy_reconcile_queue,
     is_mutating,
+    provider_stack,
 )
 
 POSITIVE = sorted(
@@ -129,31 +128,16 @@ def record_calls() -> Iterator[CallLog]:
 
 
 def reconcile_queue(w: World) -> str:
-    sqs = w.aws.client("sqs")
-    url: str = sqs.create_queue(
-        QueueName="reconcile.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
-    )["QueueUrl"]
-    return url
-
-
-def handler_env(queue_url: str) -> dict[str, str]:
-    return {
-        "CONFIG_PARAMETER_PREFIX": PREFIX,
-        "QUEUE_URL": queue_url,
-        "EVENT_BUS_NAME": BUS,
-        "STATE_TABLE_NAME": TABLE,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
-        "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
-        # Failed records come back at once here; 30 s in a deployment.
-        "RETRY_DELAY_SECONDS": "0",
-    }
+    return deploy_reconcile_queue(w)
 
 
 def wire(w: World, queue_url: str) -> LocalFunctions:
-    """Fresh handler modules (cold start): their clients are built on first use."""
-    return LocalFunctions(w.aws.session(), handler_env(queue_url), queue_url)
+    """Fresh handler modules (cold start): their clients are built on first use.
+    Failed records come back at once here; 30 s in a deployment."""
+    env = provider_environments(
+        provider_stack(w), POWERTOOLS_TRACE_DISABLED="true", RETRY_DELAY_SECONDS="0"
+    )
+    return LocalFunctions(w.aws.session(), env, queue_url)
 
 
 def deliver(functions: LocalFunctions, event: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.naming import TAG_MANAGED_BY
 from msk_privatelink.kernel.records import parse
+from msk_privatelink.onboarding.aws.tenants import create_tenant_table
 from msk_privatelink.reconcile.aws.actual import ActualStateReader
 from msk_privatelink.reconcile.aws.config_store import ConfigStore
 from msk_privatelink.reconcile.aws.lease import ClusterLeases
@@ -31,8 +32,9 @@ from msk_privatelink_dev.embedded import EmbeddedAws
 from msk_privatelink_dev.local.lambdas import (
     LocalFunctions,
     create_state_table,
-    handler_environment,
+    provider_environments,
 )
+from msk_privatelink_dev.local.stack import PROVIDER_TEMPLATE, Stack
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -40,12 +42,16 @@ FIXTURE_CLUSTER_ARN = (
     "arn:aws:kafka:us-east-1:123456789012:cluster/demo-cluster/"
     "7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
 )
-PREFIX = "/msk-privatelink/test/clusters"
-BUS = "msk-privatelink-test"
+STACK = "test"
+# template.yaml's names for the stack "test" (configuration prefix, bus); the
+# tables CloudFormation would name itself are bound to these.
+PREFIX = f"/msk-privatelink/{STACK}/clusters"
+BUS = f"msk-privatelink-{STACK}"
 TABLE = "msk-privatelink-test-state"
+TENANT_TABLE = "msk-privatelink-test-tenants"
 
 LEASE_SECONDS = 300
-READ_PREFIXES = ("Describe", "List", "Get", "TestEventPattern", "Receive")
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Query", "TestEventPattern", "Receive")
 
 
 def is_mutating(operation: str) -> bool:
@@ -55,8 +61,9 @@ def is_mutating(operation: str) -> bool:
 class CallCounter:
     """Counts AWS calls by operation name, made through one boto3 session.
 
-    The cluster lease's DynamoDB writes are counted as ``UpdateItem:lease``,
-    apart from the publisher's ``UpdateItem``.
+    The cluster lease's DynamoDB writes are counted as ``UpdateItem:lease``
+    and the change detector's baseline (the brokers a converged run applied)
+    as ``UpdateItem:brokers``, apart from the publisher's ``UpdateItem``.
     """
 
     def __init__(self) -> None:
@@ -66,8 +73,11 @@ class CallCounter:
         name = model.name
         if name == "UpdateItem" and isinstance(params, dict):
             body = params.get("body", b"")
-            if b"lease#" in (body if isinstance(body, bytes) else str(body).encode()):
+            raw = body if isinstance(body, bytes) else str(body).encode()
+            if b"lease#" in raw:
                 name = "UpdateItem:lease"
+            elif b"SET brokersFingerprint" in raw:
+                name = "UpdateItem:brokers"
         self.calls[name] += 1
 
     @property
@@ -332,16 +342,45 @@ def load_event(name: str, cluster_arn: str) -> dict[str, Any]:
     return json.loads(with_cluster(text, cluster_arn))
 
 
-def local_functions(w: World) -> tuple[LocalFunctions, str]:
-    """The stack's handlers wired to a fresh reconcile FIFO queue: (functions, queue URL).
+def stack_under_test(
+    account: str = "123456789012", region: str = "us-east-1", **parameters: str
+) -> Stack:
+    """template.yaml deployed as the stack "test" (with the tables the tests name)."""
+    return Stack(
+        PROVIDER_TEMPLATE,
+        STACK,
+        account,
+        region,
+        parameters=parameters,
+        names={"StateTable": TABLE, "TenantTable": TENANT_TABLE},
+    )
+
+
+def provider_stack(w: World) -> Stack:
+    """The stack under test around this world's cluster."""
+    return stack_under_test(w.aws.account_id, w.aws.region, ClusterArn=w.cluster_arn)
+
+
+def local_functions(w: World, **overrides: str) -> tuple[LocalFunctions, str]:
+    """The stack's handlers, with the environments template.yaml gives them,
+    wired to the stack's reconcile queue (and its dead-letter queue) created
+    as the template declares them: (functions, queue URL).
 
     Failed records come back at once here; after RETRY_DELAY_SECONDS (30 s)
     in a deployment."""
-    queue_url = w.aws.client("sqs").create_queue(
-        QueueName="reconcile.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
-    )["QueueUrl"]
-    env = handler_environment(
-        prefix=PREFIX, queue_url=queue_url, bus=BUS, table=TABLE, RETRY_DELAY_SECONDS="0"
-    )
+    queue_url = deploy_reconcile_queue(w)
+    env = provider_environments(provider_stack(w), RETRY_DELAY_SECONDS="0", **overrides)
     return LocalFunctions(w.aws.session(), env, queue_url), queue_url
+
+
+def deploy_reconcile_queue(w: World) -> str:
+    """The stack's reconcile queue and its dead-letter queue as template.yaml
+    declares them, and the tenant table the reconciler reads; the queue's URL."""
+    stack = provider_stack(w)
+    sqs = w.aws.client("sqs")
+    stack.create_queue(sqs, "ReconcileDeadLetterQueue")
+    queue_url = stack.create_queue(sqs, "ReconcileQueue")
+    dynamodb = w.aws.client("dynamodb")
+    if TENANT_TABLE not in dynamodb.list_tables()["TableNames"]:
+        create_tenant_table(dynamodb, TENANT_TABLE)
+    return queue_url

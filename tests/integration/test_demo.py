@@ -43,11 +43,14 @@ def test_the_demo_succeeds(story: tuple[int, str]) -> None:
 def test_nlb_per_broker_steps_are_each_verified(story: tuple[int, str]) -> None:
     _, text = story
 
-    # Five steps of act 1, and the scale-out the consumers follow in act 3.
-    assert text.count(PER_BROKER_VERIFIED) == 6
+    # Six steps of act 1, and the scale-out the consumers follow in act 3.
+    assert text.count(PER_BROKER_VERIFIED) == 7
     assert "MSK refuses 4 brokers in 3 AZs" in text
     assert "Published BrokerEndpointsChanged generation 2: brokers [1, 2, 3, 4, 5, 6]" in text
     assert "Published BrokerEndpointsChanged generation 3: brokers [1, 2, 3]" in text
+    # A broker healed with no event is found by the change detector's tick.
+    assert "no event reaches the router" in text
+    assert "Change detector: 1 cluster(s) listed, brokers changed in 1" in text
 
 
 def test_shared_nlb_steps_are_each_verified(story: tuple[int, str]) -> None:

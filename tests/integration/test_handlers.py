@@ -194,7 +194,10 @@ def test_a_failed_record_is_hidden_for_the_retry_delay_only(wired: Wired) -> Non
             {"Error": {"Code": "ValidationError", "Message": "x"}}, "CreateTargetGroup"
         )
 
-    env = {k: v for k, v in wired.functions.env.items() if k != "RETRY_DELAY_SECONDS"}
+    env = {
+        name: {k: v for k, v in values.items() if k != "RETRY_DELAY_SECONDS"}
+        for name, values in wired.functions.env.items()
+    }
     wired.send([{"clusterArn": wired.w.cluster_arn, "trigger": "t", "eventId": "r"}], group="g")
     entry = ("before-call.*.CreateTargetGroup", failing)
     botocore.handlers.BUILTIN_HANDLERS.append(entry)

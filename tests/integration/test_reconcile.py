@@ -95,9 +95,15 @@ def test_broker_replacement_moves_the_target_with_exactly_two_target_writes(w: W
     outcome = w.reconcile()
 
     assert outcome.status == "converged"
-    # Plus the cluster lease: acquired and released around the two writes.
+    # Plus the cluster lease, acquired and released around the two writes,
+    # and the change detector's baseline: the brokers this run left served.
     assert w.counter.writes == Counter(
-        {"RegisterTargets": 1, "DeregisterTargets": 1, "UpdateItem:lease": 2}
+        {
+            "RegisterTargets": 1,
+            "DeregisterTargets": 1,
+            "UpdateItem:lease": 2,
+            "UpdateItem:brokers": 1,
+        }
     )
     tg = target_group_name(w.cluster_arn, 2, 9098)
     assert w.inventory_of_everything()["target_groups"][tg] == [(new_ip, 9098)]
@@ -153,10 +159,12 @@ def test_scale_in_removes_the_departed_brokers_resources(w: World) -> None:
             "DeleteLoadBalancer": 3,
             "DeleteTargetGroup": 3,
             # The consumer-visible view shrank: one event and its record,
-            # plus the lease acquired and released around the run.
+            # plus the lease acquired and released around the run and the
+            # change detector's baseline once the removals are done.
             "PutEvents": 1,
             "UpdateItem": 1,
             "UpdateItem:lease": 2,
+            "UpdateItem:brokers": 1,
         }
     )
     converged(w)
@@ -460,3 +468,60 @@ def test_a_plan_is_made_again_when_another_writer_held_the_lease_meanwhile(w: Wo
     w.counter.reset()
     assert w.reconcile().status == "converged"
     assert w.counter.calls["ListNodes"] == 1
+
+
+def test_a_guarded_run_never_tells_consumers_to_drop_a_withheld_broker(w: World) -> None:
+    """ListNodes answers without broker 3 (a partial read): the guard withholds
+    its removal, and no event may tell consumers to delete its endpoint."""
+    w.reconcile()
+    assert {b["brokerId"] for b in w.published()[-1]["detail"]["brokers"]} == {1, 2, 3}
+
+    clients = w.clients()
+    clients.kafka.meta.events.register(
+        "after-call.kafka.ListNodes",
+        lambda parsed, **_: parsed.update(
+            NodeInfoList=[
+                n for n in parsed["NodeInfoList"] if int(n["BrokerNodeInfo"]["BrokerId"]) != 3
+            ]
+        ),
+    )
+    outcome = w.reconciler(clients).reconcile(w.config)
+
+    assert outcome.status == "guarded"
+    assert {c.broker_id for c in outcome.withheld} == {3}
+    told = [{b["brokerId"] for b in e["detail"]["brokers"]} for e in w.published()]
+    assert all(3 in brokers for brokers in told), told
+    assert outcome.generation is None
+
+    # The full answer again: nothing changed for consumers, nothing to publish.
+    assert w.reconcile().status == "unchanged"
+    assert w.published() == []
+
+
+def test_a_deep_run_repairs_cross_zone_load_balancing_switched_off_by_hand(w: World) -> None:
+    """The marker tag says the attributes were applied; only a read of the
+    attributes shows someone switched cross-zone off since."""
+    w.reconcile()
+    elbv2 = w.aws.client("elbv2")
+    lb_arn = elbv2.describe_load_balancers(Names=[load_balancer_name(w.cluster_arn, 2)])[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    cross_zone = "load_balancing.cross_zone.enabled"
+
+    def cross_zone_value() -> str:
+        attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]
+        return {a["Key"]: a["Value"] for a in attributes}[cross_zone]
+
+    assert cross_zone_value() == "true"
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=lb_arn, Attributes=[{"Key": cross_zone, "Value": "false"}]
+    )
+
+    # An event-driven run trusts the marker (cheap); a deep run reads and repairs.
+    assert w.reconcile().status == "unchanged"
+    outcome = w.reconciler().reconcile(w.config, deep=True)
+
+    assert outcome.status == "converged"
+    assert [(c.step.name, c.broker_id) for c in outcome.applied] == [("CONFIGURE_LOAD_BALANCER", 2)]
+    assert cross_zone_value() == "true"
+    assert w.reconciler().reconcile(w.config, deep=True).status == "unchanged"

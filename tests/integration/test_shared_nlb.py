@@ -185,7 +185,12 @@ def test_replacement_registers_in_both_groups_before_deregistering(w: World) -> 
     assert outcome.status == "converged"
     # Per scheme: broker 2's own group and the bootstrap group, both ways.
     assert w.counter.writes == Counter(
-        {"RegisterTargets": 4, "DeregisterTargets": 4, "UpdateItem:lease": 2}
+        {
+            "RegisterTargets": 4,
+            "DeregisterTargets": 4,
+            "UpdateItem:lease": 2,
+            "UpdateItem:brokers": 1,  # the change detector's baseline
+        }
     )
     arn = w.cluster_arn
     groups = {
@@ -223,6 +228,7 @@ def test_scale_out_and_in_write_only_for_the_affected_brokers(w: World) -> None:
             "UpdateItem:lease": 2,
             "PutEvents": 1,
             "UpdateItem": 1,
+            "UpdateItem:brokers": 1,  # the change detector's baseline
         }
     )
     assert elb_state(w) == expected(w)
@@ -245,6 +251,7 @@ def test_scale_out_and_in_write_only_for_the_affected_brokers(w: World) -> None:
             "UpdateItem:lease": 2,
             "PutEvents": 1,
             "UpdateItem": 1,
+            "UpdateItem:brokers": 1,
         }
     )
     assert elb_state(w) == expected(w)
@@ -396,6 +403,8 @@ def test_scale_out_in_progress_prepares_listeners_before_the_new_ips_exist() -> 
         assert w.reconcile().status == "converged"
 
         # Only the new addresses: the listeners were already there.
-        assert w.counter.writes == Counter({"RegisterTargets": 8, "UpdateItem:lease": 2})
+        assert w.counter.writes == Counter(
+            {"RegisterTargets": 8, "UpdateItem:lease": 2, "UpdateItem:brokers": 1}
+        )
         assert elb_state(w) == expected(w)
         assert w.published() == []

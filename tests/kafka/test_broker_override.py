@@ -44,8 +44,10 @@ from msk_privatelink.advertised.request import (
 from msk_privatelink.advertised.service import AdminSettings, AdvertisedListeners
 from msk_privatelink.kernel.models import AuthScheme, ClusterInventory
 from msk_privatelink_dev.embedded import EmbeddedAws
-from msk_privatelink_dev.local.lambdas import FakeContext, load_handler_module
+from msk_privatelink_dev.local.lambdas import RUNNING_FUNCTION, FakeContext, load_handler_module
+from msk_privatelink_dev.local.stack import PROVIDER_TEMPLATE, Stack
 from tests.advertised.support import LocalInvoke
+from tests.iam.recorder import recording
 from tests.kafka.broker import HOST, KafkaBroker, brokers_in_metadata, wait_for
 from tests.kafka.conftest import SCRAM_LISTENER
 from tests.kafka.test_broker_facts import brokers_learned_by_new_client
@@ -253,12 +255,38 @@ def test_scram_admin_reads_its_secret_connects_and_never_shows_the_password(
                 tls=False,
             )
 
-        # A wrong password is an authentication failure, and says so
-        refused = apply_request(
-            client_listener_request(broker, connection(bad)), secrets=secrets, timeout=8.0
+        # As the Kafka admin function runs them: every AWS call held against
+        # its role as template.yaml defines it (a stack with the function).
+        stack = Stack(
+            PROVIDER_TEMPLATE,
+            "msk-privatelink",
+            aws.account_id,
+            aws.region,
+            parameters={
+                "ClusterArn": f"arn:aws:kafka:us-east-1:{aws.account_id}:cluster/c/0a1b-1",
+                "KafkaAdminSubnetIds": "subnet-0a1b2c3d",
+                "KafkaAdminVpcId": "vpc-0a1b2c3d",
+                "KafkaAdminBrokerCidr": "10.0.0.0/16",
+            },
         )
-        # The right one connects over SASL/SCRAM and re-advertises CLIENT
-        applied = apply_request(client_listener_request(broker, connection(good)), secrets=secrets)
+        running = RUNNING_FUNCTION.set("kafka_admin")
+        try:
+            with recording(lambda *_: stack) as calls:
+                # A wrong password is an authentication failure, and says so
+                refused = apply_request(
+                    client_listener_request(broker, connection(bad)), secrets=secrets, timeout=8.0
+                )
+                # The right one connects over SASL/SCRAM and re-advertises CLIENT
+                applied = apply_request(
+                    client_listener_request(broker, connection(good)), secrets=secrets
+                )
+        finally:
+            RUNNING_FUNCTION.reset(running)
+
+    assert {d.request.action for d in calls.decisions if d.request} == {
+        "secretsmanager:GetSecretValue"
+    }
+    assert [d.describe() for d in calls.denied()] == []
 
     assert (refused.status, refused.error, refused.retryable) == (
         AdvertisedStatus.FAILED,

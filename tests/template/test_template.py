@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from msk_privatelink_dev.local.stack import Stack
 from tests.template.support import (
     LAMBDA_VPC_ENI_ACTIONS,
     OWNER_TAG,
@@ -28,6 +29,7 @@ from tests.template.support import (
     VPC_ENI_STATEMENT,
     Renderer,
     Statement,
+    as_list,
     assert_arm64_msgspec_without_pydantic,
     assert_cfn_lint_passes,
     assert_runtime_package_only,
@@ -151,13 +153,13 @@ def test_every_function_is_arm64_python313_through_globals(template: dict[str, A
     assert env["POWERTOOLS_SERVICE_NAME"] == "msk-privatelink"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "MskPrivateLink"
     assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
-    assert env["CONFIG_PARAMETER_PREFIX"] == {
-        "Fn::Sub": "/msk-privatelink/${AWS::StackName}/clusters"
-    }
+    # Only the functions that read the configuration documents get their prefix.
+    assert "CONFIG_PARAMETER_PREFIX" not in env
 
     functions = resources_of_type(template, "AWS::Serverless::Function")
     assert set(functions) == {
         "EventRouterFunction",
+        "ChangeDetectorFunction",
         "ReconcilerFunction",
         "OnboardingTasksFunction",
         "TaskCallbackFunction",
@@ -176,9 +178,11 @@ def test_function_environments(template: dict[str, Any]) -> None:
     router = resources["EventRouterFunction"]["Properties"]["Environment"]["Variables"]
     reconciler = resources["ReconcilerFunction"]["Properties"]["Environment"]["Variables"]
 
-    assert router == {"QUEUE_URL": {"Ref": "ReconcileQueue"}}
+    prefix = {"Fn::Sub": "/msk-privatelink/${AWS::StackName}/clusters"}
+    assert router == {"CONFIG_PARAMETER_PREFIX": prefix, "QUEUE_URL": {"Ref": "ReconcileQueue"}}
     admin = {"Fn::If": ["HasKafkaAdmin", {"Ref": "KafkaAdminFunction"}, {"Ref": "AWS::NoValue"}]}
     assert reconciler == {
+        "CONFIG_PARAMETER_PREFIX": prefix,
         "EVENT_BUS_NAME": {"Ref": "ProviderEventBus"},
         "STATE_TABLE_NAME": {"Ref": "StateTable"},
         "TENANT_TABLE_NAME": {"Ref": "TenantTable"},
@@ -266,7 +270,8 @@ def test_router_rules_have_retry_and_dead_letter(template: dict[str, Any]) -> No
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     allowed = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert allowed == [{"Fn::GetAtt": [f"EventRouterFunction{n}", "Arn"]} for n in events] + [
-        {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]}
+        {"Fn::GetAtt": ["ChangeDetectorFunctionDetectorSchedule", "Arn"]},
+        {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]},
     ]
 
 
@@ -395,13 +400,8 @@ def test_kafka_actions_are_scoped_to_the_cluster_and_our_configuration(
         for action in statement.actions
         if action.startswith(("kafka:", "kafka-cluster:"))
     ]
-    configurations = {
-        "Fn::Sub": "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:configuration/*"
-    }
-    ours = {
-        "Fn::Sub": "arn:${AWS::Partition}:kafka:${AWS::Region}:${AWS::AccountId}:configuration/mpl-*"
-    }
-    cluster = {"Ref": "ClusterArn"}
+    configurations = "arn:aws:kafka:us-east-1:123456789012:configuration/*"
+    ours = "arn:aws:kafka:us-east-1:123456789012:configuration/mpl-*"
 
     assert {action for _, action in kafka} == {
         "kafka:DescribeClusterV2",
@@ -412,7 +412,6 @@ def test_kafka_actions_are_scoped_to_the_cluster_and_our_configuration(
         "kafka:ListConfigurations",
         "kafka:DescribeConfiguration",
         "kafka:DescribeConfigurationRevision",
-        "kafka:ListConfigurationRevisions",
         "kafka:CreateConfiguration",
         "kafka:UpdateConfiguration",
         "kafka:UpdateClusterConfiguration",
@@ -422,19 +421,42 @@ def test_kafka_actions_are_scoped_to_the_cluster_and_our_configuration(
     }
     for statement, action in kafka:
         types = resource_types(catalogue, action)
+        alone, with_more = cluster_resources(statement, ""), cluster_resources(statement, OTHER)
         if not types:
             assert statement.resources == ["*"], action
             assert not is_mutating(action), f"{action} would write on '*'"
         elif action == "kafka:UpdateClusterConfiguration":
-            # Only the configured cluster, only to a configuration of ours.
-            assert statement.resources == [cluster, ours], action
+            # Only the configured clusters, only to a configuration of ours.
+            assert alone == sorted([CLUSTER, ours]), action
+            assert with_more == sorted([CLUSTER, OTHER, ours]), action
         elif types == ["configuration"] and is_mutating(action):
-            assert statement.resources == [ours], action
+            assert alone == with_more == [ours], action
         elif types == ["configuration"]:
             # Reads: the configuration in force may be the operator's.
-            assert statement.resources == [configurations], action
+            assert alone == with_more == [configurations], action
         else:
-            assert statement.resources == [cluster], action
+            assert alone == [CLUSTER], action
+            assert with_more == sorted([CLUSTER, OTHER]), action
+
+
+CLUSTER = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+)
+OTHER = (
+    "arn:aws:kafka:us-east-1:123456789012:cluster/payments/0a1b2c3d-2b4a-4f7e-9a51-6c0e2d8b1a47-1"
+)
+
+
+def cluster_resources(statement: Statement, more: str) -> list[str]:
+    """The statement's resources for a stack of CLUSTER plus ``more`` (MoreClusterArns)."""
+    stack = Stack(
+        PROVIDER_TEMPLATE,
+        "msk-privatelink",
+        "123456789012",
+        "us-east-1",
+        parameters={"ClusterArn": CLUSTER, "MoreClusterArns": more},
+    )
+    return sorted(as_list(stack.resolve(statement.body["Resource"])))
 
 
 def statements_with(template: dict[str, Any], action: str) -> list[Statement]:
@@ -575,9 +597,9 @@ def test_the_kafka_admin_role_reads_msk_secrets_and_alters_only_the_cluster(
             "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}
         }
     }
-    assert by_action["kafka-cluster:AlterClusterDynamicConfiguration"].resources == [
-        {"Ref": "ClusterArn"}
-    ]
+    altering = by_action["kafka-cluster:AlterClusterDynamicConfiguration"]
+    assert cluster_resources(altering, "") == [CLUSTER]
+    assert cluster_resources(altering, OTHER) == sorted([CLUSTER, OTHER])
     assert by_action["logs:PutLogEvents"].resources == [
         {"Fn::GetAtt": ["KafkaAdminLogGroup", "Arn"]}
     ]
@@ -781,7 +803,7 @@ def test_alarms_notify_the_optional_topic(template: dict[str, Any]) -> None:
         for a in alarms.values()
         if a["Properties"]["MetricName"] == "Errors"
     }
-    assert functions == {"EventRouterFunction", "ReconcilerFunction"}
+    assert functions == {"EventRouterFunction", "ChangeDetectorFunction", "ReconcilerFunction"}
 
 
 def test_dashboard_shows_the_reconcile_metrics(template: dict[str, Any]) -> None:

@@ -106,6 +106,7 @@ def test_task_function_environment_is_what_its_settings_read(template: dict[str,
     values |= {
         "CONFIG_PARAMETER_PREFIX": "/msk-privatelink/s/clusters",
         "CONSUMER_EVENTS_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+        "CONSUMER_DELIVERY_DEAD_LETTER_ARN": "arn:aws:sqs:us-east-1:123456789012:q",
         "ALLOWED_CONSUMER_REGIONS": "eu-west-1",
     }
     settings = OnboardingSettings.from_env(values)
@@ -144,7 +145,7 @@ def test_consumer_events_role_puts_only_on_consumer_buses(template: dict[str, An
     [statement] = role["Policies"][0]["PolicyDocument"]["Statement"]
     assert statement["Action"] == ["events:PutEvents"]
     assert statement["Resource"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:events:*:*:event-bus/msk-privatelink-consumer"
+        "Fn::Sub": "arn:${AWS::Partition}:events:*:*:event-bus/msk-privatelink-consumer*"
     }
     passes = [s for s in iam_statements(template) if "iam:PassRole" in s.actions]
     assert [s.owner for s in passes] == ["OnboardingTasksFunctionRole"]
@@ -173,3 +174,71 @@ def test_function_makefiles_exist() -> None:
     ):
         makefile = Path(REPO / "functions" / directory / "Makefile").read_text(encoding="utf-8")
         assert f"build-{target}:" in makefile
+
+
+def _iam_wildcard(pattern: str) -> re.Pattern[str]:
+    """An IAM resource pattern ("*" any run, "?" one character) as a regex."""
+    return re.compile(".*".join(".".join(map(re.escape, p.split("?"))) for p in pattern.split("*")))
+
+
+@pytest.mark.parametrize(
+    "bus_name",
+    ["msk-privatelink-consumer", "msk-privatelink-consumer-payments", "msk-privatelink-consumer.b"],
+)
+def test_the_delivery_role_may_write_to_every_bus_the_consumer_stack_may_be_given(
+    template: dict[str, Any], bus_name: str
+) -> None:
+    from tests.template.support import CONSUMER_TEMPLATE, load_template
+
+    consumer = load_template(CONSUMER_TEMPLATE)
+    allowed = consumer["Parameters"]["ConsumerEventBusName"]["AllowedPattern"]
+    assert re.fullmatch(allowed, bus_name)
+    [statement] = template["Resources"]["ConsumerEventsRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    resource = statement["Resource"]["Fn::Sub"].replace("${AWS::Partition}", "aws")
+    arn = f"arn:aws:events:eu-west-1:111122223333:event-bus/{bus_name}"
+    assert _iam_wildcard(resource).fullmatch(arn), (resource, arn)
+    # A name the consumer stack refuses is one the role cannot reach either.
+    assert not re.fullmatch(allowed, "payments")
+    assert not _iam_wildcard(resource).fullmatch(arn.replace(bus_name, "payments"))
+
+
+def test_undeliverable_consumer_events_reach_an_alarmed_queue_only_tenant_rules_write(
+    template: dict[str, Any],
+) -> None:
+    from msk_privatelink.onboarding.aws.subscriptions import rule_name
+
+    resources = template["Resources"]
+    env = resources["OnboardingTasksFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["CONSUMER_DELIVERY_DEAD_LETTER_ARN"] == {
+        "Fn::GetAtt": ["ConsumerDeliveryDeadLetterQueue", "Arn"]
+    }
+    assert resources["ConsumerDeliveryDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"]
+    [statement] = resources["ConsumerDeliveryDeadLetterQueuePolicy"]["Properties"][
+        "PolicyDocument"
+    ]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    source = (
+        source.replace("${AWS::Partition}", "aws")
+        .replace("${AWS::Region}", "us-east-1")
+        .replace("${AWS::AccountId}", "123456789012")
+        .replace("${ProviderEventBus}", "msk-privatelink-provider")
+    )
+    cluster = (
+        "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+    )
+    rule = rule_name(cluster, "111122223333", "eu-west-1")
+    assert _iam_wildcard(source).fullmatch(
+        f"arn:aws:events:us-east-1:123456789012:rule/msk-privatelink-provider/{rule}"
+    )
+    alarm = resources["ConsumerDeliveryDeadLetterQueueAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {
+            "Name": "QueueName",
+            "Value": {"Fn::GetAtt": ["ConsumerDeliveryDeadLetterQueue", "QueueName"]},
+        }
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")

@@ -47,14 +47,20 @@ from msk_privatelink_dev.local.workflows import (
 )
 from msk_privatelink_dev.local.workflows import definition as asl_definition
 from tests.consumer.wiring import ConsumerStack, add_consumer_stack
-from tests.integration.harness import BUS, PREFIX, TABLE, World, create_world
+from tests.integration.harness import (
+    BUS,
+    PREFIX,
+    TABLE,
+    TENANT_TABLE,
+    World,
+    create_world,
+    stack_under_test,
+)
 
 PROVIDER_ACCOUNT = "123456789012"
 SAME_REGION_ACCOUNT = "111122223333"
 OTHER_REGION_ACCOUNT = "444455556666"
 OTHER_REGION = "eu-west-1"
-TENANT_TABLE = "msk-privatelink-test-tenants"
-EVENTS_ROLE_ARN = f"arn:aws:iam::{PROVIDER_ACCOUNT}:role/msk-privatelink-consumer-events"
 TASKS_FUNCTION_ARN = (
     f"arn:aws:lambda:us-east-1:{PROVIDER_ACCOUNT}:function:msk-privatelink-onboarding-tasks"
 )
@@ -62,14 +68,10 @@ SFN_ROLE_ARN = f"arn:aws:iam::{PROVIDER_ACCOUNT}:role/msk-privatelink-workflows"
 # A run that takes longer than this is a broken test, not a slow machine.
 RUN_DEADLINE_SECONDS = 120
 
-TASK_ENV = {
-    "CONFIG_PARAMETER_PREFIX": PREFIX,
-    "EVENT_BUS_NAME": BUS,
-    "STATE_TABLE_NAME": TABLE,
-    "TENANT_TABLE_NAME": TENANT_TABLE,
-    "CONSUMER_EVENTS_ROLE_ARN": EVENTS_ROLE_ARN,
-    "ALLOWED_CONSUMER_REGIONS": OTHER_REGION,
-}
+# The stack the workflows belong to, as template.yaml declares it.
+STACK = stack_under_test(ConsumerRegions=OTHER_REGION)
+EVENTS_ROLE_ARN = STACK.get_att("ConsumerEventsRole", "Arn")
+TASK_ENV = STACK.environment("onboarding_tasks")
 
 
 def definition(name: str) -> str:
@@ -251,7 +253,7 @@ def workflows(
                 tasks.lambda_handler, event, "onboarding-tasks"
             )
             deployment = deploy_workflows(
-                clients, bus=BUS, tasks_function_arn=TASKS_FUNCTION_ARN, role_arn=SFN_ROLE_ARN
+                clients, STACK, tasks_function_arn=TASKS_FUNCTION_ARN, role_arn=SFN_ROLE_ARN
             )
             flows = Workflows(
                 w,

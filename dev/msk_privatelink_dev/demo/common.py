@@ -12,6 +12,7 @@ from urllib.parse import quote
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.naming import cluster_token
 from msk_privatelink_dev.local.lambdas import REPO_ROOT
+from msk_privatelink_dev.local.stack import PROVIDER_TEMPLATE, Stack
 
 EVENTS_DIR = REPO_ROOT / "events"
 FIXTURE_CLUSTER_ARN = (
@@ -23,10 +24,24 @@ PREFIX = f"/msk-privatelink/{STACK}/clusters"
 BUS = f"msk-privatelink-{STACK}"
 TABLE = f"msk-privatelink-{STACK}-state"
 TENANT_TABLE = f"msk-privatelink-{STACK}-tenants"
+# The cross-Region consumer's Region (template.yaml parameter ConsumerRegions).
+OTHER_REGION = "eu-west-1"
 # Deliveries of one message before the demo calls it a failure (the stack's
 # queue sends a message to the DLQ after 5).
 MAX_DELIVERIES = 5
 PER_BROKER_VERIFIED = "Verified: every broker reaches exactly its own address; re-plan is empty."
+
+
+def demo_stack(account: str, region: str, cluster_arn: str) -> Stack:
+    """template.yaml deployed as the stack "demo": what the handlers are wired with."""
+    return Stack(
+        PROVIDER_TEMPLATE,
+        STACK,
+        account,
+        region,
+        parameters={"ClusterArn": cluster_arn, "ConsumerRegions": OTHER_REGION},
+        names={"StateTable": TABLE, "TenantTable": TENANT_TABLE},
+    )
 
 
 class DemoFailure(Exception):

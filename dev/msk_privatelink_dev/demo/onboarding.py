@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from msk_privatelink.cli.render import table
 from msk_privatelink.kernel.naming import load_balancer_name
 from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
-from msk_privatelink_dev.demo.common import BUS, PREFIX, TABLE, TENANT_TABLE, DemoFailure
+from msk_privatelink_dev.demo.common import BUS, OTHER_REGION, DemoFailure
 from msk_privatelink_dev.local.consumers import ConsumerAccount, add_consumer_account
 from msk_privatelink_dev.local.lambdas import FakeContext, environment, load_handler_module
 from msk_privatelink_dev.local.workflows import (
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 SAME_REGION_ACCOUNT = "111122223333"
 OTHER_REGION_ACCOUNT = "444455556666"
-OTHER_REGION = "eu-west-1"
 # A run that takes longer than this is broken, not slow.
 EXECUTION_DEADLINE_SECONDS = 60
 CONSUMERS_VERIFIED = (
@@ -67,18 +66,7 @@ class OnboardingAct:
             f"arn:aws:lambda:{region}:{account}:function:msk-privatelink-onboarding-tasks"
         )
         self.bus_arn = f"arn:aws:events:{region}:{account}:event-bus/{BUS}"
-        self.task_env = {
-            "CONFIG_PARAMETER_PREFIX": PREFIX,
-            "EVENT_BUS_NAME": BUS,
-            "STATE_TABLE_NAME": TABLE,
-            "TENANT_TABLE_NAME": TENANT_TABLE,
-            "CONSUMER_EVENTS_ROLE_ARN": (
-                f"arn:aws:iam::{account}:role/msk-privatelink-consumer-events"
-            ),
-            "ALLOWED_CONSUMER_REGIONS": OTHER_REGION,
-            "POWERTOOLS_SERVICE_NAME": "msk-privatelink-workflows",
-            "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
-        }
+        self.task_env = run.stack.environment("onboarding_tasks")
 
     # -- set-up --------------------------------------------------------------------
     def setup(self) -> None:
@@ -87,7 +75,7 @@ class OnboardingAct:
         )
         self.deployment: WorkflowDeployment = deploy_workflows(
             self.clients,
-            bus=BUS,
+            self.run.stack,
             tasks_function_arn=self.tasks_function_arn,
             role_arn=f"arn:aws:iam::{self.aws.account_id}:role/msk-privatelink-workflows",
         )

@@ -206,6 +206,8 @@ class SharedNlbAct:
         self.arn = self.aws.msk.create_cluster(
             "shared-cluster", list(network.subnet_ids), broker_count=3, auth=("tls", "iam")
         )
+        # A second cluster in the same stack: its ARN goes in MoreClusterArns.
+        self.run.stack = self.run.stack.with_parameters(MoreClusterArns=self.arn)
         config = parse(
             ClusterConfig,
             {

@@ -19,7 +19,6 @@ trusting the planner; the demo exits non-zero when a check fails.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import warnings
@@ -37,7 +36,6 @@ from msk_privatelink.reconcile.aws.config_store import ConfigStore
 from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink.reconcile.reconciler import Assessment, Reconciler
 from msk_privatelink_dev.demo.common import (
-    BUS,
     MAX_DELIVERIES,
     PER_BROKER_VERIFIED,
     PREFIX,
@@ -47,6 +45,7 @@ from msk_privatelink_dev.demo.common import (
     DemoFailure,
     Story,
     capture_bus_events,
+    demo_stack,
     load_event,
 )
 from msk_privatelink_dev.demo.onboarding import OnboardingAct
@@ -54,31 +53,21 @@ from msk_privatelink_dev.demo.shared_nlb import SharedNlbAct
 from msk_privatelink_dev.local.lambdas import (
     LocalFunctions,
     create_state_table,
-    handler_environment,
+    provider_environments,
 )
+from msk_privatelink_dev.local.stack import Stack
 from msk_privatelink_dev.local.workflows import WORKFLOW_MOTO_CONFIG, keep_sender
 
 if TYPE_CHECKING:
     from msk_privatelink_dev.embedded import EmbeddedAws
 
 
-def _provision_stack(clients: AwsClients) -> str:
-    """What `sam deploy` creates that the handlers talk to."""
-    dlq = clients.sqs.create_queue(
-        QueueName="msk-privatelink-demo-dlq.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-    dlq_arn = clients.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    queue = clients.sqs.create_queue(
-        QueueName="msk-privatelink-demo-reconcile.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "ContentBasedDeduplication": "false",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-        },
-    )["QueueUrl"]
-    clients.events.create_event_bus(Name=BUS)
+def _provision_stack(clients: AwsClients, stack: Stack) -> str:
+    """What `sam deploy` creates that the handlers talk to, as template.yaml
+    declares it; returns the reconcile queue's URL."""
+    stack.create_queue(clients.sqs, "ReconcileDeadLetterQueue")
+    queue = stack.create_queue(clients.sqs, "ReconcileQueue")
+    clients.events.create_event_bus(Name=stack.physical_name("ProviderEventBus"))
     create_state_table(clients.dynamodb, TABLE)
     create_tenant_table(clients.dynamodb, TENANT_TABLE)
     return queue
@@ -165,21 +154,14 @@ class DemoRun:
         self.config = ClusterConfig(
             cluster_arn=self.arn, allowed_principals=("arn:aws:iam::210987654321:root",)
         )
-        queue_url = _provision_stack(self.clients)
+        self.stack = demo_stack(self.aws.account_id, self.aws.region, self.arn)
+        queue_url = _provision_stack(self.clients, self.stack)
         self.store = ConfigStore(self.clients.ssm, PREFIX)
         parameter = self.store.put(self.config)
         out(f"Configuration document stored in {parameter}")
-        env = handler_environment(
-            prefix=PREFIX,
-            queue_url=queue_url,
-            bus=BUS,
-            table=TABLE,
-            AWS_DEFAULT_REGION=self.aws.region,
-            TENANT_TABLE_NAME=TENANT_TABLE,
-            # The embedded MSK finishes a rolling restart at once: a message
-            # returned while advertised listeners roll out comes back at once.
-            RETRY_DELAY_SECONDS="0",
-        )
+        # The embedded MSK finishes a rolling restart at once: a message
+        # returned while advertised listeners roll out comes back at once.
+        env = provider_environments(self.stack, RETRY_DELAY_SECONDS="0")
         self.functions = LocalFunctions(self.aws.session(), env, queue_url)
         self.reconciler = Reconciler(self.clients)
         self.tenants = TenantRegistry(self.clients.dynamodb, TENANT_TABLE)
@@ -208,6 +190,25 @@ class DemoRun:
         out(render_plan(assessment.plan, assessment.decision))
         routed = self.functions.route(load_event(event_file, cluster.arn, **overrides))
         out(f"Router: {routed['note']}; enqueued {len(routed['enqueued'])}")
+        self.converge(cluster, step, assessment)
+
+    def detect(self, cluster: DemoCluster, step: str) -> None:
+        """One tick of the change detector's schedule, then verify and report."""
+        assessment = self.assess(cluster.arn)
+        self.out("Plan before the tick:")
+        self.out(render_plan(assessment.plan, assessment.decision))
+        detected = self.functions.detect()
+        self.out(
+            f"Change detector: {detected['clusters']} cluster(s) listed, "
+            f"brokers changed in {len(detected['changed'])}"
+        )
+        if cluster.arn not in detected["changed"]:
+            raise DemoFailure(f"the change detector missed {step}: {detected}")
+        self.converge(cluster, step, assessment)
+
+    def converge(self, cluster: DemoCluster, step: str, assessment: Assessment) -> None:
+        """Let the reconciler handle what was enqueued, then verify and report."""
+        out = self.out
         batches = self.drain()
         retried = sum(bool(r.get("batchItemFailures")) for r in batches)
         out(
@@ -278,6 +279,13 @@ class DemoRun:
         new = {b.broker_id: b.ip_address for b in self.aws.msk.brokers(self.arn)}
         self.out(f"Broker 2 moved {old[2]} -> {new[2]}")
         self.react(cluster, "broker replaced", "ec2-create-network-interface.json")
+
+        self.story.heading("MSK heals broker 1 and nothing announces it: the change detector")
+        before = {b.broker_id: b.ip_address for b in self.aws.msk.brokers(self.arn)}
+        self.aws.msk.replace_broker(self.arn, 1)
+        after = {b.broker_id: b.ip_address for b in self.aws.msk.brokers(self.arn)}
+        self.out(f"Broker 1 moved {before[1]} -> {after[1]}; no event reaches the router")
+        self.detect(cluster, "broker healed, no event")
 
         self.story.heading("Scale out 3 -> 6 (UpdateBrokerCount)")
         self.update_broker_count(self.arn, 6)

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from msk_privatelink_dev.embedded import ec2_client_tokens, inprocess, vpce_connections
+from msk_privatelink_dev.embedded import (
+    ec2_client_tokens,
+    elb_arns,
+    inprocess,
+    vpce_connections,
+)
 from msk_privatelink_dev.embedded.moto_accounts import account_id_for
 from msk_privatelink_dev.embedded.msk_simulator import MskSimulator
 
@@ -80,6 +85,7 @@ class EmbeddedAws:
         try:
             from moto import mock_aws
 
+            elb_arns.install()
             self.client_tokens.clear()
             self.client_tokens.activate()
             config = cast("DefaultConfig | None", self._moto_config)

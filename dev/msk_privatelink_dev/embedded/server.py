@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+from msk_privatelink_dev.embedded import elb_arns
 from msk_privatelink_dev.embedded.ec2_client_tokens import ClientTokens
 from msk_privatelink_dev.embedded.moto_accounts import account_id_for
 from msk_privatelink_dev.embedded.msk_contract import (
@@ -137,6 +138,7 @@ def serve(
     """Serve the embedded AWS until interrupted (for `msk-privatelink local-aws`)."""
     app = make_app(simulator)
     server = _make_server(host, port, app, log_requests=log_requests)
+    elb_arns.install()
     app.client_tokens.activate()
     try:
         server.serve_forever()
@@ -155,6 +157,7 @@ def start_in_thread(
     """Serve in a daemon thread; return (base URL, stop). Port 0 picks a free port."""
     app = make_app(simulator)
     server = _make_server(host, port, app, log_requests=log_requests)
+    elb_arns.install()
     app.client_tokens.activate()
     # A short poll keeps stop() quick; the default waits up to half a second.
     thread = threading.Thread(

@@ -4,9 +4,10 @@ local/workflows.py; never part of the layer).
 
 The account is reached with STS AssumeRole from the provider's account (moto
 keeps every account's resources apart). Its stack is wired as
-consumer/template.yaml wires it: the consumer bus admitting the provider
-account, a rule sending the provider's events to the consumer-sync function
-and a rule forwarding ``source=msk-privatelink.consumer`` to the provider bus.
+consumer/template.yaml wires it (environment and rule patterns read from the
+template): the consumer bus admitting the provider account, the rule sending
+the provider's events to the consumer-sync function and the rule forwarding
+its answers to the provider bus.
 moto cannot invoke a Lambda target, so the function's rule targets a queue
 and `deliver()` hands each queued event to the handler, one at a time
 (reserved concurrency 1), as Lambda's asynchronous invoke would.
@@ -27,9 +28,9 @@ import botocore.loaders
 import botocore.session
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.kernel.consumer_events import CONSUMER_BUS_NAME, CONSUMER_EVENT_SOURCE
-from msk_privatelink.kernel.events import EVENT_SOURCE
+from msk_privatelink.kernel.consumer_events import CONSUMER_BUS_NAME
 from msk_privatelink_dev.local.lambdas import FakeContext, environment, load_handler_module
+from msk_privatelink_dev.local.stack import CONSUMER_TEMPLATE, Stack
 from msk_privatelink_dev.local.workflows import create_queue, drain_queue
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
 # Every account session shares one loader: parsing the EC2 model again for
 # each new session would cost a quarter of a second.
 _LOADER = botocore.loaders.create_loader()
-PROVIDER_EVENT_TYPES = (
-    "BrokerEndpointsChanged",
-    "ConsumerOnboardingRequested",
-    "ConsumerOffboardingRequested",
-)
 
 
 def account_session(credentials: dict[str, str], region: str) -> boto3.Session:
@@ -110,18 +106,39 @@ def create_consumer_network(ec2: Any, cidr_prefix: str) -> tuple[str, tuple[str,
     return vpc_id, subnet_ids, group_id
 
 
+def consumer_stack(provider_account_id: str, account_id: str, region: str) -> Stack:
+    """The consumer stack (consumer/template.yaml) in ``account_id`` and ``region``."""
+    return Stack(
+        CONSUMER_TEMPLATE,
+        "msk-privatelink-consumer",
+        account_id,
+        region,
+        parameters={"ProviderAccountId": provider_account_id},
+    )
+
+
 def consumer_sync_environment(
     provider_account_id: str, account_id: str, region: str
 ) -> dict[str, str]:
     """The consumer-sync function's environment, as consumer/template.yaml sets it."""
-    return {
-        "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
-        "PROVIDER_ACCOUNT_ID": provider_account_id,
-        "CONSUMER_ACCOUNT_ID": account_id,
-        "AWS_REGION": region,
-        "POWERTOOLS_SERVICE_NAME": "msk-privatelink-consumer",
-        "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLinkConsumer",
-    }
+    return consumer_stack(provider_account_id, account_id, region).environment("consumer_sync")
+
+
+def consumer_rules(
+    stack: Stack, function_target: str, provider_bus_arn: str
+) -> list[tuple[str, dict[str, Any], str]]:
+    """The consumer bus's rules as the template declares them: the
+    consumer-sync function's (to ``function_target``) and the one forwarding
+    answers to the provider bus."""
+    patterns = stack.event_patterns()
+    return [
+        (
+            "consumer-sync-provider-events",
+            patterns[f"{stack.function_id('consumer_sync')}ProviderEvents"],
+            function_target,
+        ),
+        ("forward-answers", patterns["ForwardAnswersRule"], provider_bus_arn),
+    ]
 
 
 def consumer_sync_invoker(
@@ -178,17 +195,8 @@ class ConsumerAccount:
         clients = self.clients()
         self.bus_arn = create_consumer_bus(clients, self.provider_account_id)
         self.inbox_url, inbox_arn = create_queue(clients, "consumer-sync-invocations")
-        put_bus_rules(
-            clients,
-            [
-                (
-                    "provider-events",
-                    {"source": [EVENT_SOURCE], "detail-type": list(PROVIDER_EVENT_TYPES)},
-                    inbox_arn,
-                ),
-                ("to-provider", {"source": [CONSUMER_EVENT_SOURCE]}, provider_bus_arn),
-            ],
-        )
+        stack = consumer_stack(self.provider_account_id, self.account_id, self.region)
+        put_bus_rules(clients, consumer_rules(stack, inbox_arn, provider_bus_arn))
 
     def handler(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
         """The real handler, its AWS clients acting in this account (the

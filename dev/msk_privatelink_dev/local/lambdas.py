@@ -9,12 +9,14 @@ them as failed (what Lambda's event source mapping does).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import io
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +26,8 @@ import boto3
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from msk_privatelink_dev.local.stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -49,8 +53,14 @@ class FakeContext:
         return 120_000
 
 
+# The function (its directory under functions/) whose handler is running, so
+# that the AWS calls made meanwhile can be held against that function's role.
+RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("running_function", default=None)
+
+
 def load_handler_module(function: str) -> ModuleType:
-    """Import ``functions/<function>/app.py`` under a unique module name."""
+    """Import ``functions/<function>/app.py`` under a unique module name; its
+    ``lambda_handler`` marks the calls it makes as ``function``'s."""
     path = FUNCTIONS_DIR / function / "app.py"
     if not path.is_file():
         raise FileNotFoundError(
@@ -61,6 +71,17 @@ def load_handler_module(function: str) -> ModuleType:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    handler = getattr(module, "lambda_handler")  # noqa: B009 - a module's attribute, typed Any
+
+    @functools.wraps(handler)
+    def attributed(event: Any, context: Any) -> Any:
+        token = RUNNING_FUNCTION.set(function)
+        try:
+            return handler(event, context)
+        finally:
+            RUNNING_FUNCTION.reset(token)
+
+    setattr(module, "lambda_handler", attributed)  # noqa: B010
     return module
 
 
@@ -74,19 +95,15 @@ def create_state_table(dynamodb: DynamoDBClient, name: str) -> None:
     )
 
 
-def handler_environment(
-    *, prefix: str, queue_url: str, bus: str, table: str, **extra: str
-) -> dict[str, str]:
-    """The environment the stack gives both functions (see template.yaml)."""
-    return {
-        "CONFIG_PARAMETER_PREFIX": prefix,
-        "QUEUE_URL": queue_url,
-        "EVENT_BUS_NAME": bus,
-        "STATE_TABLE_NAME": table,
-        "POWERTOOLS_SERVICE_NAME": "msk-privatelink",
-        "POWERTOOLS_METRICS_NAMESPACE": "MskPrivateLink",
-        **extra,
-    }
+# The provider functions LocalFunctions runs, by their directory under functions/.
+PROVIDER_HANDLERS = ("event_router", "change_detector", "reconciler")
+Environments = Mapping[str, Mapping[str, str]]
+
+
+def provider_environments(stack: Stack, **overrides: str) -> dict[str, dict[str, str]]:
+    """Each provider function's environment as the stack's template sets it,
+    plus ``overrides`` (settings a deployment leaves at their defaults)."""
+    return {name: {**stack.environment(name), **overrides} for name in PROVIDER_HANDLERS}
 
 
 @contextlib.contextmanager
@@ -104,11 +121,12 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 class LocalFunctions:
-    """The router and reconciler handlers plus the FIFO queue between them."""
+    """The router, change detector and reconciler handlers plus the FIFO
+    queue between them."""
 
-    def __init__(self, session: boto3.Session, env: Mapping[str, str], queue_url: str) -> None:
+    def __init__(self, session: boto3.Session, env: Environments, queue_url: str) -> None:
         self._sqs = session.client("sqs")
-        self.env = dict(env)
+        self.env = {name: dict(env[name]) for name in PROVIDER_HANDLERS}
         self._queue_url = queue_url
         self._queue_arn = self._sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
@@ -116,13 +134,23 @@ class LocalFunctions:
         # Handler output (JSON logs, EMF metrics) is kept here, not printed.
         # Powertools binds its log stream and settings at import: import inside.
         self.log = io.StringIO()
-        with environment(self.env), contextlib.redirect_stdout(self.log):
+        with environment(self.env["event_router"]), contextlib.redirect_stdout(self.log):
             self.router = load_handler_module("event_router")
+        with environment(self.env["reconciler"]), contextlib.redirect_stdout(self.log):
             self.reconciler = load_handler_module("reconciler")
+        with environment(self.env["change_detector"]), contextlib.redirect_stdout(self.log):
+            self.detector = load_handler_module("change_detector")
 
     def route(self, event: dict[str, Any]) -> dict[str, Any]:
-        with environment(self.env), contextlib.redirect_stdout(self.log):
+        with environment(self.env["event_router"]), contextlib.redirect_stdout(self.log):
             result: dict[str, Any] = self.router.lambda_handler(event, FakeContext("router"))
+        return result
+
+    def detect(self) -> dict[str, Any]:
+        """One tick of the change detector's schedule."""
+        tick = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        with environment(self.env["change_detector"]), contextlib.redirect_stdout(self.log):
+            result: dict[str, Any] = self.detector.lambda_handler(tick, FakeContext("detector"))
         return result
 
     def drain(self, max_batches: int = 20) -> list[dict[str, Any]]:
@@ -138,7 +166,7 @@ class LocalFunctions:
             if not messages:
                 return responses
             event = {"Records": [self._record(m) for m in messages]}
-            with environment(self.env), contextlib.redirect_stdout(self.log):
+            with environment(self.env["reconciler"]), contextlib.redirect_stdout(self.log):
                 try:
                     response: dict[str, Any] = self.reconciler.lambda_handler(
                         event, FakeContext("reconciler")

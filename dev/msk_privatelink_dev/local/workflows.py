@@ -37,18 +37,18 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.response import StreamingBody
 
-from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE
 from msk_privatelink_dev.local.lambdas import REPO_ROOT
 
 if TYPE_CHECKING:
     from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink_dev.local.stack import Stack
 
 STATEMACHINES_DIR = REPO_ROOT / "statemachines"
 WORKFLOW_MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 MACHINES = ("onboarding", "offboarding")
 TASKS_FUNCTION_PLACEHOLDER = "${OnboardingTasksFunctionArn}"
 CALLBACK_RULE = "consumer-endpoints-ready"
-
+# template.yaml's ConsumerDeliveryDeadLetterQueue, by a fixed name here.
 Fault = Callable[[dict[str, Any]], None]
 
 
@@ -203,10 +203,11 @@ class WorkflowDeployment:
 
 
 def deploy_workflows(
-    clients: AwsClients, *, bus: str, tasks_function_arn: str, role_arn: str
+    clients: AwsClients, stack: Stack, *, tasks_function_arn: str, role_arn: str
 ) -> WorkflowDeployment:
-    """Both state machines, and the provider bus's rule for consumer replies
-    (its Lambda target replaced by a queue)."""
+    """Both state machines, the consumer-delivery dead-letter queue and the
+    provider bus's rule for consumer replies (its pattern from the template,
+    its Lambda target replaced by a queue)."""
     sfn = clients.session.client("stepfunctions", region_name=clients.region)
     arns = {
         name: sfn.create_state_machine(
@@ -217,13 +218,10 @@ def deploy_workflows(
         for name in MACHINES
     }
     replies_url, replies_arn = create_queue(clients, "task-callback-invocations")
-    clients.events.put_rule(
-        Name=CALLBACK_RULE,
-        EventBusName=bus,
-        EventPattern=json.dumps(
-            {"source": [CONSUMER_EVENT_SOURCE], "detail-type": ["ConsumerEndpointsReady"]}
-        ),
-    )
+    stack.create_queue(clients.sqs, "ConsumerDeliveryDeadLetterQueue")
+    bus = stack.physical_name("ProviderEventBus")
+    pattern = stack.event_patterns()[f"{stack.function_id('task_callback')}ConsumerReplies"]
+    clients.events.put_rule(Name=CALLBACK_RULE, EventBusName=bus, EventPattern=json.dumps(pattern))
     clients.events.put_targets(
         Rule=CALLBACK_RULE,
         EventBusName=bus,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,6 +66,14 @@ class Broker:
     eni_id: str | None
     subnet_id: str | None
     endpoints: tuple[str, ...] = ()
+
+
+def brokers_fingerprint(brokers: Iterable[Broker]) -> str:
+    """What the NLB layer and the view depend on, per broker: its id, client
+    IP and DNS names. A new ENI with the same address changes nothing here,
+    so it triggers no reconcile."""
+    rows = sorted([b.broker_id, b.ip, list(b.endpoints)] for b in brokers)
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

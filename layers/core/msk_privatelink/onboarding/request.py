@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from msgspec import UNSET, UnsetType
 
 from msk_privatelink.kernel.consumer_events import (
+    CONSUMER_BUS_NAME,
     MAX_SECURITY_GROUPS,
     MAX_SUBNETS,
     AccountId,
@@ -117,6 +118,14 @@ class OnboardingRequest(_Waits, frozen=True, kw_only=True):
             parts = self.consumer_event_bus_arn.split(":")
             if parts[4] != self.consumer_account_id:
                 raise ValueError("consumerEventBusArn must be in the consumer account")
+            if not parts[5].startswith(f"event-bus/{CONSUMER_BUS_NAME}"):
+                # The provider's delivery role may put events only on buses
+                # so named (template.yaml, ConsumerEventsRole): any other
+                # name would be subscribed and then never receive an event.
+                raise ValueError(
+                    f"consumerEventBusArn: the bus name must start with {CONSUMER_BUS_NAME}"
+                    " (the consumer stack's ConsumerEventBusName)"
+                )
 
     @property
     def bus_arn(self) -> str:

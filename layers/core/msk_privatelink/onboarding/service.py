@@ -116,7 +116,10 @@ class ConsumerWorkflows:
         self._actual = ActualStateReader(clients.elbv2, clients.ec2)
         self._connections = EndpointConnections(clients.ec2)
         self._subscriptions = Subscriptions(
-            clients.events, settings.event_bus_name, settings.consumer_events_role_arn
+            clients.events,
+            settings.event_bus_name,
+            settings.consumer_events_role_arn,
+            settings.consumer_delivery_dead_letter_arn,
         )
 
     # -- onboarding ----------------------------------------------------------

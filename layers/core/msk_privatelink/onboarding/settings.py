@@ -4,6 +4,7 @@ validated once at cold start."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -12,6 +13,9 @@ from msk_privatelink.kernel.patterns import REGION_RE
 from msk_privatelink.reconcile.settings import PREFIX_RE
 
 ROLE_ARN_PREFIX = "arn:aws"
+SQS_ARN_RE = re.compile(
+    r"arn:aws[a-z-]*:sqs:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:[A-Za-z0-9_-]{1,80}"
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class OnboardingSettings:
     tenant_table_name: str
     # The provider-side role EventBridge uses to put events on consumer buses.
     consumer_events_role_arn: str
+    # Where EventBridge puts the events it could not deliver to a consumer bus.
+    consumer_delivery_dead_letter_arn: str
     # Regions (besides the cluster's own) consumers may connect from; the
     # endpoint services offer a Region only while a tenant needs it.
     allowed_consumer_regions: frozenset[str] = frozenset()
@@ -46,6 +52,9 @@ class OnboardingSettings:
         role = required("CONSUMER_EVENTS_ROLE_ARN")
         if role and not role.startswith(ROLE_ARN_PREFIX):
             problems.append("CONSUMER_EVENTS_ROLE_ARN: must be an IAM role ARN")
+        dead_letters = required("CONSUMER_DELIVERY_DEAD_LETTER_ARN")
+        if dead_letters and not SQS_ARN_RE.fullmatch(dead_letters):
+            problems.append("CONSUMER_DELIVERY_DEAD_LETTER_ARN: must be an SQS queue ARN")
         regions = frozenset(
             r.strip() for r in source.get("ALLOWED_CONSUMER_REGIONS", "").split(",") if r.strip()
         )
@@ -65,6 +74,7 @@ class OnboardingSettings:
         return cls(
             config_parameter_prefix=prefix,
             consumer_events_role_arn=role,
+            consumer_delivery_dead_letter_arn=dead_letters,
             allowed_consumer_regions=regions,
             lease_seconds=int(lease),
             kafka_admin_function_name=source.get("KAFKA_ADMIN_FUNCTION_NAME") or None,

@@ -14,7 +14,8 @@ from msgspec.structs import replace
 from msk_privatelink.advertised.outcome import AdvertisedOutcome, AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.errors import ConfigError, NotConvergedError, OwnershipConflictError
-from msk_privatelink.kernel.models import ClusterInventory
+from msk_privatelink.kernel.events import BrokerEndpointsChanged
+from msk_privatelink.kernel.models import ClusterInventory, brokers_fingerprint
 from msk_privatelink.kernel.naming import shared_load_balancer_name
 from msk_privatelink.reconcile.aws.actual import ActualStateReader
 from msk_privatelink.reconcile.aws.applier import PlanApplier
@@ -125,10 +126,13 @@ class Reconciler:
 
     def assess(self, config: ClusterConfig, *, deep: bool = False) -> Assessment:
         """Read everything and plan. ``deep`` re-reads what is normally trusted
-        from our own marker tags (endpoint service permissions)."""
+        from our own marker tags (endpoint service permissions, load balancer
+        attributes, provider zone ownership), so a change made by hand is
+        repaired."""
         actual = self._actual.read(
             config.cluster_arn,
             expected_principals=None if deep else frozenset(config.allowed_principals),
+            read_attributes=deep,
         )
         vpc_hint = _vpc_hint(actual)
         shared = config.pattern == "shared-nlb"
@@ -242,9 +246,20 @@ class Reconciler:
         if self._publisher is not None:
             # One GetItem serves the publisher and the advertised-listeners record.
             state = self._publisher.state(a.config.cluster_arn)
-            generation = self._publisher.publish_if_changed(
-                endpoints_view(a.inventory, actual), state
-            )
+            view = endpoints_view(a.inventory, actual)
+            kept = withheld_brokers_missing_from(view, a.decision)
+            if kept:
+                # The view is built from the brokers MSK listed; one whose
+                # removal the guard withheld (an incomplete ListNodes, a cluster
+                # mid-operation) is still served here, and a view without it
+                # would make consumers delete its endpoint and records. The
+                # next unguarded run publishes.
+                logger.warning(
+                    "view not published: it lacks brokers whose removal was withheld",
+                    extra={"cluster_arn": a.config.cluster_arn, "brokers": kept},
+                )
+            else:
+                generation = self._publisher.publish_if_changed(view, state)
 
         blocked: tuple[tuple[Change, str], ...] = ()
         if not removals.is_empty:
@@ -270,6 +285,7 @@ class Reconciler:
             status = "guarded"
         else:
             status = "converged" if applied else "unchanged"
+            self._record_brokers(a, state)
         return self._outcome(
             a,
             status,
@@ -279,6 +295,17 @@ class Reconciler:
             blocked=blocked,
             advertised=advertised,
         )
+
+    def _record_brokers(self, a: Assessment, state: PublishedState | None) -> None:
+        """The change detector's baseline: the brokers this run left fully
+        served. Written only when it moved, so a steady cluster costs no write;
+        a guarded or blocked run leaves the old one, and the detector keeps
+        asking for a reconcile until one converges."""
+        if self._publisher is None or state is None:
+            return
+        fingerprint = brokers_fingerprint(a.inventory.brokers)
+        if state.brokers_fingerprint != fingerprint:
+            self._publisher.record_brokers(a.config.cluster_arn, fingerprint)
 
     def _advertise(
         self,
@@ -420,6 +447,14 @@ class Reconciler:
             blocked=blocked,
             advertised=advertised,
         )
+
+
+def withheld_brokers_missing_from(
+    view: BrokerEndpointsChanged, decision: GuardDecision
+) -> list[int]:
+    """Brokers whose removal the guard withheld and that ``view`` leaves out."""
+    withheld = {c.broker_id for c in decision.withheld if c.destructive and c.broker_id is not None}
+    return sorted(withheld - {b.broker_id for b in view.brokers})
 
 
 def _vpc_hint(actual: ActualState) -> str | None:

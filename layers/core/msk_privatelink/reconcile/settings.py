@@ -61,6 +61,13 @@ class RouterSettings(_EnvSettings):
 
 
 @dataclass(frozen=True)
+class DetectorSettings(_EnvSettings):
+    config_parameter_prefix: str
+    queue_url: str
+    state_table_name: str
+
+
+@dataclass(frozen=True)
 class ReconcilerSettings(_EnvSettings):
     config_parameter_prefix: str
     event_bus_name: str

@@ -21,9 +21,20 @@ from msk_privatelink.kernel.naming import TAG_CLUSTER_ARN, cluster_token, is_own
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import RetryPolicyTypeDef
 
 TAG_CONSUMER_ACCOUNT = "msk-privatelink:consumer-account"
 TARGET_ID = "consumer-bus"
+# EventBridge's own defaults (24 hours, 185 attempts), stated so a reader of
+# the target sees them: a consumer bus that is briefly unavailable (being
+# deployed, a policy being updated) still gets the event; what is still
+# undeliverable after that lands in the dead-letter queue, whose alarm tells
+# the operator (EventBridge User Guide, "Retrying events" and "Using
+# dead-letter queues to process undelivered events").
+RETRY_POLICY: RetryPolicyTypeDef = {
+    "MaximumRetryAttempts": 185,
+    "MaximumEventAgeInSeconds": 86_400,
+}
 # Provider events every tenant of the cluster gets; the requests are for one
 # account only (matched on detail.consumerAccountId, absent from the others).
 FORWARDED_DETAIL_TYPES = (
@@ -54,10 +65,13 @@ def event_pattern(cluster_arn: str, account_id: str) -> dict[str, Any]:
 
 
 class Subscriptions:
-    def __init__(self, events: EventBridgeClient, bus_name: str, role_arn: str) -> None:
+    def __init__(
+        self, events: EventBridgeClient, bus_name: str, role_arn: str, dead_letter_arn: str
+    ) -> None:
         self._events = events
         self._bus = bus_name
         self._role_arn = role_arn
+        self._dead_letter_arn = dead_letter_arn
 
     def subscribe(self, cluster_arn: str, account_id: str, region: str, bus_arn: str) -> None:
         name = rule_name(cluster_arn, account_id, region)
@@ -82,7 +96,15 @@ class Subscriptions:
             result = self._events.put_targets(
                 Rule=name,
                 EventBusName=self._bus,
-                Targets=[{"Id": TARGET_ID, "Arn": bus_arn, "RoleArn": self._role_arn}],
+                Targets=[
+                    {
+                        "Id": TARGET_ID,
+                        "Arn": bus_arn,
+                        "RoleArn": self._role_arn,
+                        "RetryPolicy": RETRY_POLICY,
+                        "DeadLetterConfig": {"Arn": self._dead_letter_arn},
+                    }
+                ],
             )
             if result.get("FailedEntryCount", 0):
                 entry = result["FailedEntries"][0]

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec.structs import replace
 
 from msk_privatelink.aws.errors import translate
 from msk_privatelink.kernel.naming import (
@@ -24,12 +25,14 @@ from msk_privatelink.kernel.naming import (
     principals_digest,
 )
 from msk_privatelink.reconcile.resources import (
+    LOAD_BALANCER_ATTRIBUTES,
     ActualState,
     EndpointServiceState,
     ListenerState,
     LoadBalancerState,
     Target,
     TargetGroupState,
+    attributes_token,
 )
 
 if TYPE_CHECKING:
@@ -69,14 +72,23 @@ class ActualStateReader:
         self._ec2 = ec2
 
     def read(
-        self, cluster_arn: str, expected_principals: frozenset[str] | None = None
+        self,
+        cluster_arn: str,
+        expected_principals: frozenset[str] | None = None,
+        *,
+        read_attributes: bool = False,
     ) -> ActualState:
         """Owned resources of the cluster. With ``expected_principals``, a
-        service whose digest tag matches them is not asked for its permissions."""
+        service whose digest tag matches them is not asked for its permissions.
+        With ``read_attributes``, each load balancer's attributes are read
+        rather than trusted from the marker tag the applier sets after
+        applying them: the marker cannot see a change made by hand."""
         prefix = name_prefix(cluster_arn)
         conflicts: list[str] = []
         try:
             lbs, lb_conflicts = self._owned_load_balancers(cluster_arn, prefix)
+            if read_attributes:
+                lbs = [self._with_read_attributes(lb) for lb in lbs]
             conflicts.extend(lb_conflicts)
             tgs, tg_conflicts, tg_names_by_arn = self._owned_target_groups(
                 cluster_arn, prefix, frozenset(lb.arn for lb in lbs)
@@ -139,6 +151,14 @@ class ActualStateReader:
                 )
             )
         return owned, conflicts
+
+    def _with_read_attributes(self, lb: LoadBalancerState) -> LoadBalancerState:
+        """``lb`` with the token of the attributes it really has, for the keys
+        this project manages (others are not ours to judge)."""
+        answer = self._elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb.arn)
+        values = {a["Key"]: a.get("Value", "") for a in answer["Attributes"] if "Key" in a}
+        managed = tuple((k, values[k]) for k, _ in LOAD_BALANCER_ATTRIBUTES if k in values)
+        return replace(lb, attributes_token=attributes_token(managed))
 
     def _owned_target_groups(
         self, cluster_arn: str, prefix: str, owned_lb_arns: frozenset[str]

@@ -88,7 +88,7 @@ class MskInventoryReader:
         software = provisioned.get("CurrentBrokerSoftwareInfo", {})
         revision = software.get("ConfigurationRevision")
         subnets = tuple(provisioned["BrokerNodeGroupInfo"]["ClientSubnets"])
-        brokers = self._brokers(cluster_arn)
+        brokers = self.brokers(cluster_arn)
         return ClusterInventory(
             cluster_arn=cluster_arn,
             cluster_name=str(info.get("ClusterName", cluster_arn.split("/")[1])),
@@ -123,7 +123,8 @@ class MskInventoryReader:
             return None
         return target_broker_count(dict(answer.get("ClusterOperationInfo", {})))
 
-    def _brokers(self, cluster_arn: str) -> tuple[Broker, ...]:
+    def brokers(self, cluster_arn: str) -> tuple[Broker, ...]:
+        """The cluster's brokers as ListNodes lists them, by id."""
         brokers: list[Broker] = []
         try:
             for page in self._kafka.get_paginator("list_nodes").paginate(ClusterArn=cluster_arn):
@@ -143,6 +144,8 @@ class MskInventoryReader:
                         )
                     )
         except ClientError as exc:
+            if error_code(exc) == "NotFoundException":
+                raise ClusterNotFoundError(f"MSK cluster {cluster_arn} does not exist") from exc
             raise translate(exc, f"ListNodes {cluster_arn}") from exc
         return tuple(sorted(brokers, key=lambda b: b.broker_id))
 

@@ -23,6 +23,7 @@ from msk_privatelink.aws.errors import error_code, translate
 from msk_privatelink.aws.event_bus import put_event
 from msk_privatelink.kernel.events import EVENT_SOURCE, BrokerEndpointsChanged
 from msk_privatelink.kernel.records import replace
+from msk_privatelink.reconcile.aws.state_item import BROKERS_FINGERPRINT, state_item_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,6 +38,9 @@ class PublishedState:
     fingerprint: str | None = None
     # broker-override: the mapping the Kafka admin function last applied.
     advertised_fingerprint: str | None = None
+    # The brokers (ids, IPs, names) of the last run that converged; the
+    # change detector compares ListNodes with it.
+    brokers_fingerprint: str | None = None
 
 
 class EndpointsPublisher:
@@ -50,7 +54,7 @@ class EndpointsPublisher:
 
     @staticmethod
     def _key(cluster_arn: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"cluster#{cluster_arn}"}}
+        return state_item_key(cluster_arn)
 
     def state(self, cluster_arn: str) -> PublishedState:
         try:
@@ -65,6 +69,7 @@ class EndpointsPublisher:
             generation=int(item["generation"]["N"]) if "generation" in item else 0,
             fingerprint=item.get("fingerprint", {}).get("S"),
             advertised_fingerprint=item.get("advertisedFingerprint", {}).get("S"),
+            brokers_fingerprint=item.get(BROKERS_FINGERPRINT, {}).get("S"),
         )
 
     def last_published(self, cluster_arn: str) -> tuple[int, str | None]:
@@ -111,6 +116,18 @@ class EndpointsPublisher:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, f"UpdateItem {self._table}") from exc
         return event.generation
+
+    def record_brokers(self, cluster_arn: str, fingerprint: str) -> None:
+        """Remember the brokers a converged run applied (the change detector's baseline)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=self._key(cluster_arn),
+                UpdateExpression=f"SET {BROKERS_FINGERPRINT} = :b",
+                ExpressionAttributeValues={":b": {"S": fingerprint}},
+            )
+        except ClientError as exc:
+            raise translate(exc, f"UpdateItem {self._table}") from exc
 
     def record_advertised(self, cluster_arn: str, fingerprint: str) -> None:
         """Remember the mapping broker-override applied (only after the function said so)."""
