@@ -141,8 +141,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant(
         f"shared-nlb, listener_quota {RAISED_LISTENER_QUOTA}",
         "shared-nlb",
-        f"as shared-nlb with listener_quota {RAISED_LISTENER_QUOTA} (a raised ELB quota): "
-        "extra rows, only for the clusters the default quota refuses",
+        f"as shared-nlb with listener_quota {RAISED_LISTENER_QUOTA} (hypothetical: AWS does "
+        "not raise the 50 listeners per NLB): extra rows, only for the clusters 50 refuses",
         (*_NOT_ADVERTISED, ("shared_nlb", {"listener_quota": RAISED_LISTENER_QUOTA})),
         over_default_quota_only=True,
         extends="shared-nlb",

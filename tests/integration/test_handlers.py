@@ -215,3 +215,31 @@ def test_a_failed_record_is_hidden_for_the_retry_delay_only(wired: Wired) -> Non
     )["Attributes"]
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
     assert functions.drain() == []
+
+
+def test_a_quota_error_is_terminal_named_and_not_retried(
+    wired: Wired, caplog: pytest.LogCaptureFixture
+) -> None:
+    import botocore.handlers
+    from botocore.exceptions import ClientError
+
+    def refused(**_: object) -> None:
+        raise ClientError(
+            {"Error": {"Code": "TooManyLoadBalancers", "Message": "limit reached"}},
+            "CreateLoadBalancer",
+        )
+
+    wired.send([{"clusterArn": wired.w.cluster_arn, "trigger": "t", "eventId": "q"}], group="g")
+    entry = ("before-call.*.CreateLoadBalancer", refused)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        functions = LocalFunctions(wired.w.aws.session(), wired.functions.env, wired.queue_url)
+        (response,) = functions.drain()
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+    # Dropped, not returned to the queue: a retry would only hit the quota again.
+    assert response["batchItemFailures"] == []
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "reconcile refused"]
+    assert refusal.__dict__["kind"] == "QuotaExceededError"
+    assert "Network Load Balancers per Region" in refusal.__dict__["error"]

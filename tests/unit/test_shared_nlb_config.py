@@ -8,7 +8,7 @@ import pytest
 
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.models import AuthScheme
-from msk_privatelink.reconcile.config import dump_config, parse_config
+from msk_privatelink.reconcile.config import SharedNlbConfig, dump_config, parse_config
 from msk_privatelink.reconcile.ports import check_ports, listener_count
 from tests.factories import CLUSTER_ARN, config
 
@@ -130,3 +130,15 @@ def test_ports_past_65535_are_refused() -> None:
     shared = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 65533}}).shared_nlb
     with pytest.raises(ConfigError, match=r"broker 3 tls -> 65536"):
         check_ports(shared, (AuthScheme.TLS,), (1, 2, 3))
+
+
+def test_over_the_listener_limit_the_refusal_names_ways_out_not_a_quota_raise() -> None:
+    # AWS allows 50 listeners per Network Load Balancer and does not raise it.
+    with pytest.raises(ConfigError) as refused:
+        check_ports(SharedNlbConfig(), [AuthScheme.SASL_IAM], range(1, 61))
+
+    text = str(refused.value)
+    assert "needs 61 listeners" in text
+    assert "does not raise" in text
+    assert "nlb-per-broker" in text
+    assert "raise the" not in text

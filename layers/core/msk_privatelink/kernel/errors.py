@@ -37,6 +37,11 @@ class UnsupportedClusterError(TerminalError):
     """The cluster cannot be served by this project (serverless, no client subnets, ...)."""
 
 
+class QuotaExceededError(TerminalError):
+    """An AWS quota stops the change: retrying cannot help until the quota is
+    raised (where AWS allows it) or the design needs less of it."""
+
+
 class OwnershipConflictError(TerminalError):
     """A resource with one of our deterministic names exists but is not ours."""
 

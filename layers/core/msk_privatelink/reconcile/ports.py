@@ -29,8 +29,9 @@ def check_ports(
         raise ConfigError(
             f"shared-nlb needs {needed} listeners ({len(schemes)} auth scheme(s) x "
             f"({len(ids)} brokers + 1 bootstrap)) but shared_nlb.listener_quota is "
-            f"{shared.listener_quota}: raise the 'Listeners per Network Load Balancer' "
-            "quota and shared_nlb.listener_quota, or expose fewer auth_schemes"
+            f"{shared.listener_quota}, and AWS does not raise 'Listeners per Network Load "
+            "Balancer' above 50: expose fewer auth_schemes, or use the nlb-per-broker "
+            "pattern"
         )
     users: dict[int, list[str]] = {}
     out_of_range: list[str] = []
