@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msk_privatelink.consumer.sync import (
+    MAX_BOOTSTRAP_ALIASES,
     AliasTarget,
     ConsumerActual,
     ConsumerDesired,
@@ -499,3 +500,19 @@ def test_settings_without_subnets_can_tear_down_but_never_build() -> None:
 
     with pytest.raises(InvalidEventError, match="no subnets"):
         build_consumer_desired(event([1]), teardown_only)
+
+
+def test_a_large_clusters_bootstrap_name_stays_within_route53s_weighted_record_limit() -> None:
+    desired = build_consumer_desired(event(list(range(1, 181))), SETTINGS)
+
+    weighted = [r for r in desired.records.values() if r.weight is not None]
+    named = [r for r in desired.records.values() if r.weight is None]
+    # Every broker keeps its own name; the bootstrap name the 100 lowest ids.
+    assert MAX_BOOTSTRAP_ALIASES == 100
+    assert len(named) == 180
+    assert sorted(r.broker_id for r in weighted) == list(range(1, 101))
+    # A scale-out adds higher ids: the bootstrap aliases do not move.
+    bigger = build_consumer_desired(event(list(range(1, 184))), SETTINGS)
+    assert {k for k, r in bigger.records.items() if r.weight is not None} == {
+        k for k, r in desired.records.items() if r.weight is not None
+    }

@@ -10,9 +10,10 @@ Per cluster, in the consumer's VPC:
   zone holding every broker name (never ``kafka.<region>.amazonaws.com``,
   which would shadow every other MSK cluster for the VPC);
 - in it, per broker host name an ``A`` alias to that broker's endpoint, and
-  ``bootstrap.<zone>``: weighted ``A`` aliases (one per broker, equal weight)
-  to every broker endpoint (nlb-per-broker), or one ``A`` alias to the
-  bootstrap service's endpoint (shared-nlb).
+  ``bootstrap.<zone>``: weighted ``A`` aliases (one per broker, equal weight,
+  for the lowest ``MAX_BOOTSTRAP_ALIASES`` broker ids) to the broker
+  endpoints (nlb-per-broker), or one ``A`` alias to the bootstrap service's
+  endpoint (shared-nlb).
 
 Every name an event carries is checked (DNS host names, endpoint service
 names) before anything is read or written.
@@ -41,6 +42,12 @@ TAG_GENERATION = "msk-privatelink:generation"
 TAG_CONSUMER_VPC = "msk-privatelink:consumer-vpc"
 
 BOOTSTRAP_LABEL = "bootstrap"
+# Route 53 holds at most 100 weighted records with the same name and type
+# (Route 53 Developer Guide, "Quotas": records with the same name and type in
+# a weighted routing policy, not adjustable). A client needs one reachable
+# broker to bootstrap, so a bigger cluster's bootstrap name carries the
+# lowest broker ids: stable across scale-outs, which add higher ids.
+MAX_BOOTSTRAP_ALIASES = 100
 SHARED_NLB = "shared-nlb"
 RECORD_TYPE = "A"
 # Endpoints in these states serve (or will serve) traffic; other states
@@ -170,12 +177,14 @@ def build_consumer_desired(
             ),
         )
 
+    weighted_ids: list[int] = []
     for broker in sorted(event.brokers, key=lambda b: b.broker_id):
         endpoint(broker.endpoint_service_name, broker.broker_id)
         for host in broker.host_names:
             spec = RecordSpec(normalize_dns(host), broker.endpoint_service_name, broker.broker_id)
             records[spec.key] = spec
-        if bootstrap_service is None:
+        if bootstrap_service is None and len(weighted_ids) < MAX_BOOTSTRAP_ALIASES:
+            weighted_ids.append(broker.broker_id)
             weighted = RecordSpec(
                 f"{BOOTSTRAP_LABEL}.{zone_name}",
                 broker.endpoint_service_name,
