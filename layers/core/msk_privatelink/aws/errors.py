@@ -50,7 +50,7 @@ QUOTA_CODES: dict[str, str] = {
         "targets per rule, 5, not adjustable)"
     ),
     "PolicyLengthExceededException": (
-        "EventBridge event bus resource policy size (10,240 characters, not adjustable)"
+        "EventBridge event bus policy size (10,240 characters, adjustable)"
     ),
 }
 
