@@ -25,6 +25,7 @@ from msk_privatelink.kernel.records import (
     parse_json,
     to_data,
 )
+from msk_privatelink.reconcile.documents import load_mapping, looks_like_json
 
 MAX_PORT = 65535
 # Per-broker listener port = base + broker id. 200 ports apart (360 for IAM),
@@ -214,7 +215,16 @@ def parse_config(document: str | bytes | dict[str, Any], source: str) -> Cluster
     try:
         if isinstance(document, dict):
             return parse(ClusterConfig, document)
-        return parse_json(ClusterConfig, document)
+        if isinstance(document, bytes):
+            if document.lstrip().startswith(b"{"):
+                return parse_json(ClusterConfig, document)
+            document = document.decode("utf-8")
+        if looks_like_json(document):
+            return parse_json(ClusterConfig, document)
+        # YAML (a document written by hand into the parameter, or a file).
+        return parse(ClusterConfig, load_mapping(document, source))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not valid UTF-8 text") from exc
     except InvalidRecord as exc:
         problem = f"{exc.path}: {exc.reason}" if exc.path else exc.reason
         raise ConfigError(f"invalid cluster configuration in {source}: {problem}") from exc
@@ -228,15 +238,7 @@ def load_config_file(path: Path) -> ClusterConfig:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
     if path.suffix.lower() == ".json":
         return parse_config(text, str(path))
-    import yaml  # only the CLI reads YAML; keep it out of the Lambda import path
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"configuration file {path} must hold a mapping")
-    return parse_config(data, str(path))
+    return parse_config(load_mapping(text, f"configuration file {path}"), str(path))
 
 
 def dump_config(config: ClusterConfig) -> str:

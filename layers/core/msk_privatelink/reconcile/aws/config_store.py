@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from botocore.exceptions import ClientError
 from msk_privatelink.aws.errors import error_code, translate
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
+from msk_privatelink.reconcile.documents import load_mapping
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -65,8 +65,8 @@ class ConfigStore:
         arns: list[str] = []
         for param in self._parameters():
             try:
-                arn = json.loads(param["Value"]).get("cluster_arn")
-            except (ValueError, AttributeError):
+                arn = load_mapping(param["Value"], f"parameter {param['Name']}").get("cluster_arn")
+            except ConfigError:
                 continue
             if isinstance(arn, str) and CLUSTER_ARN_RE.fullmatch(arn):
                 arns.append(arn)
