@@ -710,3 +710,61 @@ def test_local_aws_command_serves_until_interrupted(
     process.send_signal(signal.SIGINT)  # Ctrl-C
     assert process.wait(timeout=10) == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def test_status_json_is_the_status_not_the_plan(
+    w: World, cli: Callable[..., Run], config_file: Path
+) -> None:
+    assert cli("apply", "--config", str(config_file)).code == 0
+
+    run = cli("status", "--config", str(config_file), "--output", "json")
+
+    assert run.code == 0, run.err
+    status = json.loads(run.out)
+    assert "changes" not in status
+    assert status["pattern"] == "nlb-per-broker"
+    assert status["pending_changes"] == 0
+    brokers = {b["broker_id"]: b for b in status["brokers"]}
+    assert {b: x["ip"] for b, x in brokers.items()} == w.broker_ips()
+    for broker_id, broker in brokers.items():
+        assert broker["load_balancers"] == [load_balancer_name(w.cluster_arn, broker_id)]
+        assert broker["listeners"] == [
+            {
+                "scheme": "sasl_iam",
+                "load_balancer": load_balancer_name(w.cluster_arn, broker_id),
+                "port": 9098,
+                "present": True,
+            }
+        ]
+        assert broker["targets"] == [f"{broker['ip']}:9098"]
+        assert broker["sync"] == "in sync"
+        assert len(broker["endpoint_services"]) == 1
+    assert len(status["load_balancers"]) == len(status["endpoint_services"]) == 3
+    assert status["bootstrap"] == []
+
+
+def test_shared_nlb_status_shows_ports_and_bootstrap_listeners(
+    w: World, cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "shared.yaml",
+        {
+            "version": 1,
+            "cluster_arn": w.cluster_arn,
+            "pattern": "shared-nlb",
+            "auth_schemes": ["sasl_iam"],
+        },
+    )
+    assert cli("apply", "--config", str(config)).code == 0
+
+    run = cli("status", "--config", str(config))
+
+    assert run.code == 0, run.err
+    assert "(shared-nlb)" in run.out
+    header = next(line for line in run.out.splitlines() if line.startswith("BROKER"))
+    assert header.split()[:6] == ["BROKER", "IP", "LOAD", "BALANCER", "ENDPOINT", "SERVICE"]
+    assert "PORTS" in header
+    rows = {int(r[0]): r for r in table_rows(run.out)}
+    for broker_id in w.broker_ips():
+        assert rows[broker_id][4] == f"sasl_iam:{9000 + broker_id}"
+    assert "Bootstrap listeners: sasl_iam 9098" in run.out

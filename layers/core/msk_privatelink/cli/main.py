@@ -187,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     if extension is not None:
         return extension.run(args)
 
-    from msk_privatelink.cli.render import render_plan, render_status
+    from msk_privatelink.cli.render import render_plan
     from msk_privatelink.reconcile.aws.lease import ClusterLeases
     from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
     from msk_privatelink.reconcile.guard import GuardDecision
@@ -197,7 +197,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "destroy":
         return _destroy(args)
     config, clients = _load(args)
-    if args.command in ("plan", "status"):
+    if args.command == "status":
+        from msk_privatelink.cli.status import render_status_document, status_document
+
+        document = status_document(Reconciler(clients).assess(config, deep=True))
+        if args.output == "json":
+            print(json.dumps(document, indent=2))
+        else:
+            print(render_status_document(document))
+        return 0
+    if args.command == "plan":
         a = Reconciler(clients).assess(config, deep=True)
         if args.output == "json":
             payload = {
@@ -209,10 +218,8 @@ def _run(args: argparse.Namespace) -> int:
                 "conflicts": list(a.actual.conflicts),
             }
             print(json.dumps(payload, indent=2))
-        elif args.command == "plan":
-            print(render_plan(a.plan, a.decision))
         else:
-            print(render_status(a))
+            print(render_plan(a.plan, a.decision))
         return 0
 
     publisher = None

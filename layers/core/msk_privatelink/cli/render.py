@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from msk_privatelink.kernel.naming import shared_load_balancer_name
 from msk_privatelink.reconcile.guard import GuardDecision
 from msk_privatelink.reconcile.plan import Plan
-from msk_privatelink.reconcile.reconciler import Assessment
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -43,42 +41,3 @@ def render_plan(plan: Plan, decision: GuardDecision | None = None) -> str:
     if decision and decision.reasons:
         out.append("Guard: " + "; ".join(decision.reasons))
     return "\n".join(out)
-
-
-def render_status(a: Assessment) -> str:
-    inv = a.inventory
-    pending = {c.broker_id for c in a.plan.changes}
-    rows = []
-    # shared-nlb: every broker is behind the one shared load balancer.
-    shared = a.actual.load_balancers.get(shared_load_balancer_name(inv.cluster_arn))
-    for b in inv.brokers:
-        lb = next(
-            (x for x in a.actual.load_balancers.values() if x.broker_id == b.broker_id), shared
-        )
-        svc = a.actual.endpoint_services.get(lb.name) if lb else None
-        targets = sorted(
-            str(t)
-            for tg in a.actual.target_groups.values()
-            if tg.broker_id == b.broker_id
-            for t in tg.targets
-        )
-        rows.append(
-            (
-                b.broker_id,
-                b.ip or "(none yet)",
-                lb.name if lb else "-",
-                svc.service_name if svc else "-",
-                ",".join(targets) or "-",
-                "pending" if b.broker_id in pending else "in sync",
-            )
-        )
-    head = (
-        f"Cluster {inv.cluster_arn}\n"
-        f"State {inv.state}, {len(inv.brokers)} brokers, Kafka {inv.kafka_version}, "
-        f"schemes {', '.join(sorted(s.value for s in inv.enabled_schemes))}"
-    )
-    body = table(("BROKER", "IP", "LOAD BALANCER", "ENDPOINT SERVICE", "TARGETS", "SYNC"), rows)
-    tail = f"{len(a.plan)} pending change(s)" if not a.plan.is_empty else "Everything in sync."
-    if a.actual.conflicts:
-        tail += f"\nNot ours, left alone: {', '.join(a.actual.conflicts)}"
-    return f"{head}\n{body}\n{tail}"
