@@ -19,7 +19,7 @@ from msk_privatelink.kernel.naming import (
 )
 from msk_privatelink.kernel.records import parse, replace, to_data
 from msk_privatelink.reconcile.aws.msk import target_broker_count
-from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.config import ClusterConfig, parse_config
 from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.integration.harness import World, create_world, world
 
@@ -286,10 +286,12 @@ def test_scale_in_beyond_the_removal_ratio_is_withheld(w: World) -> None:
 def test_port_problems_are_refused_before_any_write(
     w: World, shared_nlb: dict[str, Any], message: str
 ) -> None:
-    config = parse(ClusterConfig, {**to_data(w.config), "shared_nlb": shared_nlb})
+    document = {**to_data(w.config), "shared_nlb": shared_nlb}
 
+    # Port clashes are refused when the document is loaded, for every broker
+    # id the cluster can reach; the listener count when a plan needs more.
     with pytest.raises(ConfigError, match="shared-nlb") as refused:
-        w.reconcile(config)
+        w.reconcile(parse_config(document, "the document"))
 
     assert message in str(refused.value)
     assert w.counter.writes == Counter()

@@ -8,6 +8,7 @@ import pytest
 
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.models import AuthScheme
+from msk_privatelink.kernel.records import parse
 from msk_privatelink.reconcile.config import SharedNlbConfig, dump_config, parse_config
 from msk_privatelink.reconcile.ports import check_ports, listener_count
 from tests.factories import CLUSTER_ARN, config
@@ -121,15 +122,34 @@ def test_quota_counts_every_broker_and_the_bootstrap_listener() -> None:
 
 
 def test_collisions_name_both_users_of_the_port() -> None:
-    shared = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 9090}}).shared_nlb
+    shared = parse(SharedNlbConfig, {"port_bases": {"tls": 9090}})
     with pytest.raises(ConfigError, match=r"port 9094: bootstrap_ports.tls and broker 4 tls"):
         check_ports(shared, (AuthScheme.TLS,), (1, 2, 3, 4))
+    # ... and a document with these ports is refused when it is loaded.
+    with pytest.raises(ConfigError, match=r"port 9094: bootstrap_ports.tls and broker 4 tls"):
+        parse_config(
+            {
+                "cluster_arn": CLUSTER_ARN,
+                "pattern": "shared-nlb",
+                "shared_nlb": {"port_bases": {"tls": 9090}},
+            },
+            "doc",
+        )
 
 
 def test_ports_past_65535_are_refused() -> None:
-    shared = config(pattern="shared-nlb", shared_nlb={"port_bases": {"tls": 65533}}).shared_nlb
+    shared = parse(SharedNlbConfig, {"port_bases": {"tls": 65533}})
     with pytest.raises(ConfigError, match=r"broker 3 tls -> 65536"):
         check_ports(shared, (AuthScheme.TLS,), (1, 2, 3))
+    with pytest.raises(ConfigError, match=r"broker 3 tls -> 65536"):
+        parse_config(
+            {
+                "cluster_arn": CLUSTER_ARN,
+                "pattern": "shared-nlb",
+                "shared_nlb": {"port_bases": {"tls": 65533}},
+            },
+            "doc",
+        )
 
 
 def test_over_the_listener_limit_the_refusal_names_ways_out_not_a_quota_raise() -> None:
@@ -142,3 +162,32 @@ def test_over_the_listener_limit_the_refusal_names_ways_out_not_a_quota_raise() 
     assert "does not raise" in text
     assert "nlb-per-broker" in text
     assert "raise the" not in text
+
+
+def test_a_port_clash_at_a_later_broker_id_is_refused_when_the_document_is_loaded() -> None:
+    # With 3 brokers nothing clashes; broker 6 (after a scale-out) would take
+    # the bootstrap port. Found now, not mid-incident at the scale-out.
+    document = {
+        "cluster_arn": "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-1",
+        "pattern": "shared-nlb",
+        "auth_schemes": ["sasl_iam"],
+        "shared_nlb": {"port_bases": {"sasl_iam": 9000}, "bootstrap_ports": {"sasl_iam": 9006}},
+    }
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config(document, "orders.yaml")
+
+    text = str(refused.value)
+    assert "port 9006: bootstrap_ports.sasl_iam and broker 6 sasl_iam" in text
+    assert "checked for broker ids 1..49" in text
+
+
+def test_the_default_ports_hold_for_every_reachable_broker_id() -> None:
+    for schemes in (["sasl_iam"], ["tls", "sasl_iam"], None):
+        document: dict[str, Any] = {
+            "cluster_arn": "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-1",
+            "pattern": "shared-nlb",
+        }
+        if schemes:
+            document["auth_schemes"] = schemes
+        assert parse_config(document, "orders.yaml").pattern == "shared-nlb"

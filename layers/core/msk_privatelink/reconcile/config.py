@@ -26,8 +26,8 @@ from msk_privatelink.kernel.records import (
     to_data,
 )
 from msk_privatelink.reconcile.documents import load_mapping, looks_like_json
+from msk_privatelink.reconcile.ports import MAX_PORT, check_ports, reachable_broker_ids
 
-MAX_PORT = 65535
 # Per-broker listener port = base + broker id. 200 ports apart (360 for IAM),
 # all below the broker ports 9092-9098 for broker ids up to 91, so the
 # defaults never collide within the default listener quota.
@@ -189,6 +189,20 @@ class ClusterConfig(Record, frozen=True):
             if not REGION_RE.fullmatch(region):
                 raise ValueError(f"supported_regions: not an AWS Region name: {region!r}")
         force_setattr(self, "supported_regions", _sorted_unique(self.supported_regions))
+        if self.pattern == "shared-nlb":
+            # Every broker id the cluster can reach, not only today's: a clash
+            # found at a scale-out would stop reconciles mid-incident.
+            # Without auth_schemes any scheme may be enabled, alone.
+            schemes = self.auth_schemes or tuple(AuthScheme)
+            reach = reachable_broker_ids(
+                self.shared_nlb.listener_quota, len(self.auth_schemes or (AuthScheme.SASL_IAM,))
+            )
+            try:
+                check_ports(self.shared_nlb, schemes, reach, count_listeners=False)
+            except ConfigError as exc:
+                raise ValueError(
+                    f"shared_nlb: {exc} (checked for broker ids 1..{reach[-1]})"
+                ) from exc
         if self.pattern == "nlb-per-broker" and self.advertised_listeners.mode != "none":
             raise ValueError(
                 "advertised_listeners.mode must be none with pattern nlb-per-broker "

@@ -7,10 +7,15 @@ Pure: the same answer for the same configuration and broker ids.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.models import AuthScheme
-from msk_privatelink.reconcile.config import MAX_PORT, SharedNlbConfig
+
+if TYPE_CHECKING:
+    from msk_privatelink.reconcile.config import SharedNlbConfig
+
+MAX_PORT = 65535
 
 
 def listener_count(schemes: int, brokers: int) -> int:
@@ -18,14 +23,26 @@ def listener_count(schemes: int, brokers: int) -> int:
     return schemes * (brokers + 1)
 
 
+def reachable_broker_ids(listener_quota: int, schemes: int) -> range:
+    """Every broker id a shared-nlb cluster with ``schemes`` schemes can have
+    listeners for: beyond it the listener limit refuses the cluster anyway."""
+    return range(1, max(1, listener_quota // max(1, schemes) - 1) + 1)
+
+
 def check_ports(
-    shared: SharedNlbConfig, schemes: Iterable[AuthScheme], broker_ids: Iterable[int]
+    shared: SharedNlbConfig,
+    schemes: Iterable[AuthScheme],
+    broker_ids: Iterable[int],
+    *,
+    count_listeners: bool = True,
 ) -> None:
-    """Raise ConfigError naming the numbers and what to change, or return."""
+    """Raise ConfigError naming the numbers and what to change, or return.
+    ``count_listeners``: also hold these brokers to the listener limit (a
+    plan does; a document checked for every reachable id only wants clashes)."""
     schemes = tuple(sorted(set(schemes)))
     ids = tuple(sorted(set(broker_ids)))
     needed = listener_count(len(schemes), len(ids))
-    if needed > shared.listener_quota:
+    if count_listeners and needed > shared.listener_quota:
         raise ConfigError(
             f"shared-nlb needs {needed} listeners ({len(schemes)} auth scheme(s) x "
             f"({len(ids)} brokers + 1 bootstrap)) but shared_nlb.listener_quota is "
