@@ -733,7 +733,6 @@ def test_status_json_is_the_status_not_the_plan(
                 "scheme": "sasl_iam",
                 "load_balancer": load_balancer_name(w.cluster_arn, broker_id),
                 "port": 9098,
-                "present": True,
             }
         ]
         assert broker["targets"] == [f"{broker['ip']}:9098"]
@@ -768,3 +767,34 @@ def test_shared_nlb_status_shows_ports_and_bootstrap_listeners(
     for broker_id in w.broker_ips():
         assert rows[broker_id][4] == f"sasl_iam:{9000 + broker_id}"
     assert "Bootstrap listeners: sasl_iam 9098" in run.out
+
+
+def test_status_works_when_no_plan_can_be_made(
+    w: World, cli: Callable[..., Run], tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "shared.yaml",
+        {
+            "version": 1,
+            "cluster_arn": w.cluster_arn,
+            "pattern": "shared-nlb",
+            "auth_schemes": ["sasl_iam"],
+            "shared_nlb": {"listener_quota": 4},
+        },
+    )
+    assert cli("apply", "--config", str(config)).code == 0
+    # Six brokers need 7 listeners: plan and apply refuse, status still shows.
+    w.aws.msk.scale(w.cluster_arn, 6)
+    assert cli("plan", "--config", str(config)).code != 0
+
+    run = cli("status", "--config", str(config), "--output", "json")
+
+    assert run.code == 0, run.err
+    status = json.loads(run.out)
+    assert len(status["brokers"]) == 6
+    assert "needs 7 listeners" in status["plan_error"]
+    assert status["pending_changes"] is None
+    served = {b["broker_id"] for b in status["brokers"] if b["listeners"]}
+    assert served == {1, 2, 3}
+    table = cli("status", "--config", str(config))
+    assert "No plan can be made: " in table.out

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.cli.render import render_plan, table
-from msk_privatelink.cli.status import render_status_document, status_document
+from msk_privatelink.cli.status import render_status_document, status_of
 from msk_privatelink.kernel.naming import load_balancer_name, target_group_name
 from msk_privatelink.onboarding.aws.tenants import TenantRegistry, create_tenant_table
 from msk_privatelink.onboarding.tenancy import with_tenants
@@ -171,7 +171,9 @@ class DemoRun:
             arn=self.arn,
             capture=capture_bus_events(self.clients, self.arn),
             check=lambda: verify(self.clients, self.effective_config(self.arn), self.reconciler),
-            show=lambda: self.out(render_status_document(status_document(self.assess(self.arn)))),
+            show=lambda: self.out(
+                render_status_document(status_of(self.reconciler, self.effective_config(self.arn)))
+            ),
             verified=PER_BROKER_VERIFIED,
         )
 

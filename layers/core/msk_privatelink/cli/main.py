@@ -198,9 +198,9 @@ def _run(args: argparse.Namespace) -> int:
         return _destroy(args)
     config, clients = _load(args)
     if args.command == "status":
-        from msk_privatelink.cli.status import render_status_document, status_document
+        from msk_privatelink.cli.status import render_status_document, status_of
 
-        document = status_document(Reconciler(clients).assess(config, deep=True))
+        document = status_of(Reconciler(clients), config)
         if args.output == "json":
             print(json.dumps(document, indent=2))
         else:

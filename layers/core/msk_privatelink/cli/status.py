@@ -9,36 +9,51 @@ from __future__ import annotations
 from typing import Any
 
 from msk_privatelink.cli.render import table
-from msk_privatelink.reconcile.reconciler import Assessment
+from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.models import BROKER_PORTS, ClusterInventory
+from msk_privatelink.reconcile.config import ClusterConfig
+from msk_privatelink.reconcile.reconciler import Assessment, Reconciler
+from msk_privatelink.reconcile.resources import ActualState
 
 
-def status_document(a: Assessment) -> dict[str, Any]:
-    inv, desired, actual = a.inventory, a.desired, a.actual
-    pending = {c.broker_id for c in a.plan.changes}
-    scheme_of = {name: tg.scheme.value for name, tg in desired.target_groups.items()}
+def status_document(
+    config: ClusterConfig,
+    inventory: ClusterInventory,
+    actual: ActualState,
+    assessment: Assessment | None = None,
+    plan_error: str | None = None,
+) -> dict[str, Any]:
+    """What exists, per broker; the plan's verdict when a plan could be made
+    (``assessment``), else why not (``plan_error``): status never depends on
+    the plan succeeding."""
+    pending = {c.broker_id for c in assessment.plan.changes} if assessment else set()
+    scheme_of_port = {port: scheme.value for scheme, port in BROKER_PORTS.items()}
 
     def listeners(broker_id: int | None, role: str) -> list[dict[str, Any]]:
-        out = []
-        for spec in sorted(desired.listeners.values(), key=lambda s: (s.load_balancer, s.port)):
-            group = desired.target_groups.get(spec.target_group)
-            if group is None or group.broker_id != broker_id or group.role != role:
-                continue
-            out.append(
-                {
-                    "scheme": scheme_of[spec.target_group],
-                    "load_balancer": spec.load_balancer,
-                    "port": spec.port,
-                    "present": spec.key in actual.listeners,
-                }
-            )
-        return out
+        groups = {
+            name: tg
+            for name, tg in actual.target_groups.items()
+            if tg.broker_id == broker_id and (role == "broker") == (broker_id is not None)
+        }
+        return [
+            {
+                "scheme": scheme_of_port.get(groups[lst.target_group].port, "?"),
+                "load_balancer": lst.load_balancer,
+                "port": lst.port,
+            }
+            for lst in sorted(actual.listeners.values(), key=lambda x: (x.load_balancer, x.port))
+            if lst.target_group in groups
+        ]
+
+    def sync(broker_id: int) -> str:
+        if assessment is None:
+            return "unknown"
+        return "pending" if broker_id in pending else "in sync"
 
     brokers = []
-    for b in inv.brokers:
+    for b in inventory.brokers:
         served = listeners(b.broker_id, "broker")
-        balancers = sorted(
-            {e["load_balancer"] for e in served if e["load_balancer"] in actual.load_balancers}
-        )
+        balancers = sorted({e["load_balancer"] for e in served})
         brokers.append(
             {
                 "broker_id": b.broker_id,
@@ -57,15 +72,15 @@ def status_document(a: Assessment) -> dict[str, Any]:
                     if tg.broker_id == b.broker_id
                     for t in tg.targets
                 ),
-                "sync": "pending" if b.broker_id in pending else "in sync",
+                "sync": sync(b.broker_id),
             }
         )
     return {
-        "cluster_arn": inv.cluster_arn,
-        "cluster_state": inv.state,
-        "pattern": a.config.pattern,
-        "kafka_version": inv.kafka_version,
-        "schemes": sorted(s.value for s in inv.enabled_schemes),
+        "cluster_arn": inventory.cluster_arn,
+        "cluster_state": inventory.state,
+        "pattern": config.pattern,
+        "kafka_version": inventory.kafka_version,
+        "schemes": sorted(s.value for s in inventory.enabled_schemes),
         "brokers": brokers,
         "bootstrap": listeners(None, "bootstrap"),
         "load_balancers": [
@@ -82,11 +97,23 @@ def status_document(a: Assessment) -> dict[str, Any]:
             }
             for svc in sorted(actual.endpoint_services.values(), key=lambda x: x.service_name)
         ],
-        "pending_changes": len(a.plan),
-        "withheld": [c.to_dict() for c in a.decision.withheld],
-        "guard_reasons": list(a.decision.reasons),
-        "conflicts": list(a.actual.conflicts),
+        "pending_changes": len(assessment.plan) if assessment else None,
+        "plan_error": plan_error,
+        "withheld": [c.to_dict() for c in assessment.decision.withheld] if assessment else [],
+        "guard_reasons": list(assessment.decision.reasons) if assessment else [],
+        "conflicts": list(actual.conflicts),
     }
+
+
+def status_of(reconciler: Reconciler, config: ClusterConfig) -> dict[str, Any]:
+    """Read, then plan if a plan can be made: a configuration the brokers have
+    outgrown still shows what exists."""
+    inventory, actual = reconciler.observe(config, deep=True)
+    try:
+        assessment = reconciler.assess_observed(config, inventory, actual, deep=True)
+    except ConfigError as exc:
+        return status_document(config, inventory, actual, plan_error=str(exc))
+    return status_document(config, assessment.inventory, assessment.actual, assessment=assessment)
 
 
 def render_status_document(doc: dict[str, Any]) -> str:
@@ -124,7 +151,10 @@ def render_status_document(doc: dict[str, Any]) -> str:
         entries = ", ".join(f"{e['scheme']} {e['port']}" for e in doc["bootstrap"])
         lines.append(f"Bootstrap listeners: {entries}")
     pending = doc["pending_changes"]
-    tail = f"{pending} pending change(s)" if pending else "Everything in sync."
+    if doc["plan_error"]:
+        tail = f"No plan can be made: {doc['plan_error']}"
+    else:
+        tail = f"{pending} pending change(s)" if pending else "Everything in sync."
     if doc["conflicts"]:
         tail += f"\nNot ours, left alone: {', '.join(doc['conflicts'])}"
     lines.append(tail)

@@ -124,11 +124,11 @@ class Reconciler:
         )
         self._publisher = publisher
 
-    def assess(self, config: ClusterConfig, *, deep: bool = False) -> Assessment:
-        """Read everything and plan. ``deep`` re-reads what is normally trusted
-        from our own marker tags (endpoint service permissions, load balancer
-        attributes, provider zone ownership), so a change made by hand is
-        repaired."""
+    def observe(
+        self, config: ClusterConfig, *, deep: bool = False
+    ) -> tuple[ClusterInventory, ActualState]:
+        """The cluster's brokers and what exists of ours, without planning:
+        what `status` shows even when no plan can be made."""
         actual = self._actual.read(
             config.cluster_arn,
             expected_principals=None if deep else frozenset(config.allowed_principals),
@@ -137,6 +137,26 @@ class Reconciler:
         vpc_hint = _vpc_hint(actual)
         shared = config.pattern == "shared-nlb"
         inventory = self._inventory.read(config.cluster_arn, vpc_id=vpc_hint, read_operation=shared)
+        return inventory, actual
+
+    def assess(self, config: ClusterConfig, *, deep: bool = False) -> Assessment:
+        """Read everything and plan. ``deep`` re-reads what is normally trusted
+        from our own marker tags (endpoint service permissions, load balancer
+        attributes, provider zone ownership), so a change made by hand is
+        repaired."""
+        inventory, actual = self.observe(config, deep=deep)
+        return self.assess_observed(config, inventory, actual, deep=deep)
+
+    def assess_observed(
+        self,
+        config: ClusterConfig,
+        inventory: ClusterInventory,
+        actual: ActualState,
+        *,
+        deep: bool = False,
+    ) -> Assessment:
+        """Plan from what ``observe`` read."""
+        shared = config.pattern == "shared-nlb"
         desired = build_desired(config, inventory)
         actual = self._with_zones(actual, desired, inventory.vpc_id, trust_marker=not deep)
         plan = compute_plan(desired, actual)
