@@ -31,8 +31,25 @@ class LocalAwsCommand:
     def run(self, args: argparse.Namespace) -> int:
         from msk_privatelink_dev.embedded.server import serve
 
-        serve(host=args.host, port=args.port)
+        serve(host=args.host, port=args.port, on_listening=announce)
         return 0
+
+
+def announce(url: str) -> None:
+    """What a newcomer needs to point the AWS CLI, boto3 or this CLI at it."""
+    print(
+        f"Embedded AWS (moto and the MSK simulator) listening on {url}; Ctrl-C stops it.\n"
+        "In another shell:\n"
+        f"  export AWS_ENDPOINT_URL={url} AWS_DEFAULT_REGION=us-east-1 \\\n"
+        "         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
+        "  aws kafka list-clusters-v2\n"
+        "Replace a broker (new ENI and address), as MSK does when it heals one, or scale:\n"
+        f"  curl -X POST {url}/_msk_sim/replace-broker "
+        """-d '{"cluster_arn": "ARN", "broker_id": 2}'\n"""
+        f"  curl -X POST {url}/_msk_sim/scale "
+        """-d '{"cluster_arn": "ARN", "count": 6}'""",
+        flush=True,
+    )
 
 
 demo = DemoCommand()

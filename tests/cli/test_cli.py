@@ -709,7 +709,12 @@ def test_local_aws_command_serves_until_interrupted(
 
     process.send_signal(signal.SIGINT)  # Ctrl-C
     assert process.wait(timeout=10) == 0, log.read_text()
-    assert "Traceback" not in log.read_text()
+    printed = log.read_text()
+    assert "Traceback" not in printed
+    # It says where it listens, how to point clients at it and how to act as MSK.
+    assert f"listening on {url}" in printed
+    assert f"export AWS_ENDPOINT_URL={url}" in printed
+    assert f"{url}/_msk_sim/replace-broker" in printed
 
 
 def test_status_json_is_the_status_not_the_plan(

@@ -134,10 +134,14 @@ def serve(
     *,
     simulator: MskSimulator | None = None,
     log_requests: bool = True,
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the embedded AWS until interrupted (for `msk-privatelink local-aws`)."""
+    """Serve the embedded AWS until interrupted (for `msk-privatelink local-aws`);
+    ``on_listening`` gets the base URL once the socket is bound."""
     app = make_app(simulator)
     server = _make_server(host, port, app, log_requests=log_requests)
+    if on_listening is not None:
+        on_listening(f"http://{host}:{server.server_port}")
     elb_arns.install()
     app.client_tokens.activate()
     try:
