@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | sha256sum | cut -c1-12)
 SAM := $(BIN)/sam
+# Where `make build` puts the consumer stack (consumer/template.yaml).
+CONSUMER_BUILD := .aws-sam/consumer
 PYTEST_ARGS ?=
 
-.PHONY: venv node-tools demo test test-fast test-kafka kafka-fetch lint security-lint format build bench reliability deploy local-aws clean
+.PHONY: venv node-tools demo test test-fast test-kafka kafka-fetch lint security-lint format build bench reliability deploy deploy-consumer local-aws clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,7 +68,7 @@ build: venv
 	$(SAM) validate --lint
 	$(SAM) build
 	$(SAM) validate --lint -t consumer/template.yaml
-	$(SAM) build -t consumer/template.yaml --build-dir .aws-sam/consumer
+	$(SAM) build -t consumer/template.yaml --build-dir $(CONSUMER_BUILD)
 
 ## API calls, wall time and memory per scenario and broker count; cold imports.
 bench: venv
@@ -79,6 +81,10 @@ reliability: venv
 
 deploy: build
 	$(SAM) deploy --guided
+
+## The consumer stack, in a consumer account (the one recipe; see docs/consumer.md).
+deploy-consumer: build
+	$(SAM) deploy -t $(CONSUMER_BUILD)/template.yaml --config-file $(CURDIR)/consumer/samconfig.toml --guided
 
 ## The embedded AWS as an HTTP endpoint for other processes (AWS_ENDPOINT_URL).
 local-aws: venv
