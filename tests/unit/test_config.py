@@ -65,3 +65,24 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
 def test_text_that_is_not_utf8_is_refused_as_invalid(document: str | bytes) -> None:
     with pytest.raises(ConfigError, match="parameter /x: not valid UTF-8 JSON text"):
         parse_config(document, "parameter /x")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"pattern": "shared"}, "did you mean 'shared-nlb'? one of: nlb-per-broker, shared-nlb"),
+        ({"auth_schemes": ["iam"]}, "did you mean 'sasl_iam'? one of: plaintext, tls"),
+        ({"patern": "shared-nlb"}, "unknown field `patern` (did you mean 'pattern'?"),
+        ({"shared_nlb": {"port_base": {}}}, "(did you mean 'port_bases'? one of: port_bases"),
+        ({"shared_nlb": {"port_bases": {"iam": 9000}}}, "(a key): Invalid enum value 'iam'"),
+    ],
+)
+def test_an_invalid_value_or_key_names_the_valid_ones_and_the_closest(
+    change: dict[str, object], expected: str
+) -> None:
+    document = {"cluster_arn": "arn:aws:kafka:us-east-1:123456789012:cluster/a/b-1", **change}
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config(document, "orders.yaml")
+
+    assert expected in str(refused.value)

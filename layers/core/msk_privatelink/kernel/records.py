@@ -86,12 +86,68 @@ def _invalid(exc: msgspec.DecodeError) -> InvalidRecord:
     return InvalidRecord(path, match["reason"])
 
 
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$")
+_BAD_ENUM = re.compile(r"^Invalid enum value (?P<value>.*)$")
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _with_hint(kind: type[Any], invalid: InvalidRecord) -> InvalidRecord:
+    """Add what the document may say instead: the valid values of an enum
+    field, the known fields of an object, and the closest match."""
+    unknown, bad = _UNKNOWN_FIELD.match(invalid.reason), _BAD_ENUM.match(invalid.reason)
+    if not unknown and not bad:
+        return invalid
+    import difflib
+
+    import msgspec.inspect as mi  # the error path only
+
+    node: Any = mi.type_info(kind)
+    for name, index in _SEGMENT.findall(invalid.path.removesuffix(" (a key)")):
+        node = _unwrap(node, mi)
+        if name and isinstance(node, mi.StructType):
+            node = next((f.type for f in node.fields if f.encode_name == name), None)
+        elif index and isinstance(node, (mi.ListType, mi.VarTupleType, mi.SetType)):
+            node = node.item_type
+        elif name and isinstance(node, mi.DictType):
+            node = node.value_type
+        else:
+            return invalid
+    node = _unwrap(node, mi)
+    if invalid.path.endswith(" (a key)") and isinstance(node, mi.DictType):
+        node = _unwrap(node.key_type, mi)
+    if unknown and isinstance(node, mi.StructType):
+        choices = [f.encode_name for f in node.fields]
+        given = unknown["name"]
+    elif bad and isinstance(node, mi.EnumType):
+        choices = [str(member.value) for member in node.cls]
+        given = bad["value"].strip("'\"")
+    elif bad and isinstance(node, mi.LiteralType):
+        choices = [str(v) for v in node.values]
+        given = bad["value"].strip("'\"")
+    else:
+        return invalid
+    close = difflib.get_close_matches(given, choices, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    reason = f"{invalid.reason} ({hint}one of: {', '.join(choices)})"
+    return InvalidRecord(invalid.path, reason)
+
+
+def _unwrap(node: Any, mi: Any) -> Any:
+    # Optional[X] and other unions: the member that is not None.
+    if isinstance(node, mi.UnionType):
+        members = [t for t in node.types if not isinstance(t, mi.NoneType)]
+        return members[0] if len(members) == 1 else node
+    if isinstance(node, mi.Metadata):
+        return _unwrap(node.type, mi)
+    return node
+
+
 def parse(kind: type[T], data: Any) -> T:
     """Validate already-decoded data (a dict from JSON, YAML or an event) as ``kind``."""
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise _with_hint(kind, _invalid(exc)) from exc
 
 
 def parse_json(kind: type[T], document: str | bytes) -> T:
@@ -99,7 +155,7 @@ def parse_json(kind: type[T], document: str | bytes) -> T:
     try:
         return msgspec.json.decode(document, type=kind)
     except msgspec.ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise _with_hint(kind, _invalid(exc)) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRecord("", f"not valid JSON ({exc})") from exc
     except UnicodeError as exc:
