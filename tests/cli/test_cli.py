@@ -508,7 +508,9 @@ def test_missing_credentials_is_an_error_message_not_a_traceback(tmp_path: Path)
     )
 
     assert run.returncode == 1
-    assert run.stderr.strip() == "error: Unable to locate credentials"
+    first, hint = run.stderr.strip().splitlines()
+    assert first == "error: Unable to locate credentials"
+    assert hint.startswith("hint: give AWS credentials the usual way")
     assert run.stdout == ""
 
 
@@ -803,3 +805,45 @@ def test_status_works_when_no_plan_can_be_made(
     assert served == {1, 2, 3}
     table = cli("status", "--config", str(config))
     assert "No plan can be made: " in table.out
+
+
+def test_a_region_other_than_the_clusters_is_refused_naming_both(
+    w: World, calls: CallCounter, cli: Callable[..., Run], config_file: Path
+) -> None:
+    run = cli("plan", "--config", str(config_file), "--region", "eu-west-1")
+
+    assert run.code == 1
+    assert "is in us-east-1, not in --region eu-west-1" in run.err
+    assert "use --region us-east-1" in run.err
+    assert sum(calls.reads.values()) + sum(calls.writes.values()) == 0
+
+
+def test_a_malformed_cluster_arn_is_an_error_not_a_traceback(cli: Callable[..., Run]) -> None:
+    run = cli("status", "--cluster-arn", "orders")
+
+    assert run.code == 1
+    assert "'orders' is not an MSK cluster ARN" in run.err
+
+
+def run_cli_process(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "msk_privatelink", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
+
+
+def test_an_unreachable_endpoint_fails_with_a_hint() -> None:
+    result = run_cli_process(
+        cli_env(endpoint_url=f"http://127.0.0.1:{free_port()}"), "status", "--cluster-arn", ARN
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "hint: the endpoint did not answer" in result.stderr
+    assert "Traceback" not in result.stderr

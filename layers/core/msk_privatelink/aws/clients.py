@@ -36,6 +36,11 @@ BOTO_CONFIG = Config(
 # Invoke (RequestResponse) of the Kafka admin function waits for the function:
 # the read timeout must outlast its 60 s timeout, or botocore would give up
 # and invoke it again while the first call still runs.
+# An operator at a terminal: fewer, shorter attempts than a Lambda, which
+# has a queue behind it to try again.
+CLI_CONFIG = BOTO_CONFIG.merge(
+    Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3)
+)
 INVOKE_CONFIG = BOTO_CONFIG.merge(
     Config(read_timeout=90, retries={"mode": "standard", "max_attempts": 3})
 )
@@ -44,9 +49,17 @@ INVOKE_CONFIG = BOTO_CONFIG.merge(
 class AwsClients:
     """Lazily built, cached clients sharing one session."""
 
-    def __init__(self, session: boto3.Session | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        session: boto3.Session | None = None,
+        region: str | None = None,
+        config: Config = BOTO_CONFIG,
+    ) -> None:
+        """``config``: the Lambdas' retries by default; the CLI passes
+        ``CLI_CONFIG`` so that an unreachable endpoint fails in seconds."""
         self._session = session or boto3.Session(region_name=region)
         self._region = region
+        self._config = config
 
     @property
     def session(self) -> boto3.Session:
@@ -58,36 +71,36 @@ class AwsClients:
 
     @cached_property
     def kafka(self) -> KafkaClient:
-        return self._session.client("kafka", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("kafka", region_name=self.region, config=self._config)
 
     @cached_property
     def ec2(self) -> EC2Client:
-        return self._session.client("ec2", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("ec2", region_name=self.region, config=self._config)
 
     @cached_property
     def elbv2(self) -> ElasticLoadBalancingv2Client:
-        return self._session.client("elbv2", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("elbv2", region_name=self.region, config=self._config)
 
     @cached_property
     def ssm(self) -> SSMClient:
-        return self._session.client("ssm", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("ssm", region_name=self.region, config=self._config)
 
     @cached_property
     def events(self) -> EventBridgeClient:
-        return self._session.client("events", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("events", region_name=self.region, config=self._config)
 
     @cached_property
     def dynamodb(self) -> DynamoDBClient:
-        return self._session.client("dynamodb", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("dynamodb", region_name=self.region, config=self._config)
 
     @cached_property
     def route53(self) -> Route53Client:
         # Route 53 is a global service: its Region is not the cluster's.
-        return self._session.client("route53", config=BOTO_CONFIG)
+        return self._session.client("route53", config=self._config)
 
     @cached_property
     def sqs(self) -> SQSClient:
-        return self._session.client("sqs", region_name=self.region, config=BOTO_CONFIG)
+        return self._session.client("sqs", region_name=self.region, config=self._config)
 
     @cached_property
     def lambda_(self) -> LambdaClient:

@@ -112,19 +112,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
-    from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.aws.clients import CLI_CONFIG, AwsClients
     from msk_privatelink.reconcile.aws.config_store import ConfigStore
     from msk_privatelink.reconcile.config import load_config_file
 
+    arn: str = args.cluster_arn if args.config is None else ""
     if args.config is not None:
         config = load_config_file(args.config)
-        clients = AwsClients(region=args.region or config.region)
-    else:
-        arn: str = args.cluster_arn
-        clients = AwsClients(region=args.region or arn.split(":")[3])
+        arn = config.cluster_arn
+    clients = AwsClients(region=_cluster_region(arn, args.region), config=CLI_CONFIG)
+    if args.config is None:
         prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
         config = ConfigStore(clients.ssm, prefix).get(arn)
     return _with_tenants(args, config, clients), clients
+
+
+def _cluster_region(arn: str, region: str | None) -> str:
+    """The cluster's Region, from its ARN; ``--region`` may only repeat it
+    (any other Region answers every call with "not found")."""
+    from msk_privatelink.kernel.errors import ConfigError
+    from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
+
+    if not CLUSTER_ARN_RE.fullmatch(arn):
+        raise ConfigError(
+            f"{arn!r} is not an MSK cluster ARN "
+            "(arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)"
+        )
+    home = arn.split(":")[3]
+    if region and region != home:
+        raise ConfigError(
+            f"the cluster {arn} is in {home}, not in --region {region}: "
+            f"drop --region or use --region {home}"
+        )
+    return home
 
 
 def _with_tenants(
@@ -261,14 +281,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _destroy(args: argparse.Namespace) -> int:
-    from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.aws.clients import CLI_CONFIG, AwsClients
     from msk_privatelink.cli.render import render_plan
     from msk_privatelink.reconcile.config import load_config_file
     from msk_privatelink.reconcile.reconciler import Reconciler
 
     # No configuration store is needed: the cluster may be gone already.
     arn: str = load_config_file(args.config).cluster_arn if args.config else args.cluster_arn
-    clients = AwsClients(region=args.region or arn.split(":")[3])
+    clients = AwsClients(region=_cluster_region(arn, args.region), config=CLI_CONFIG)
     reconciler = Reconciler(clients)
     outcome = reconciler.teardown(arn, dry_run=not args.yes)
     if args.output == "json":
@@ -282,6 +302,28 @@ def _destroy(args: argparse.Namespace) -> int:
     return EXIT_GUARDED if outcome.status == "blocked" else 0
 
 
+def _hint(exc: BotoCoreError) -> str:
+    from botocore.exceptions import (
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return (
+            "\nhint: give AWS credentials the usual way (AWS_PROFILE, `aws sso login`, "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); for the embedded AWS, "
+            "start `msk-privatelink local-aws` and export what it prints"
+        )
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        return (
+            "\nhint: the endpoint did not answer; check AWS_ENDPOINT_URL (is "
+            "`msk-privatelink local-aws` running?), the Region and the network"
+        )
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -290,8 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BotoCoreError as exc:
-        # No credentials, endpoint unreachable, ...: a message, not a traceback.
-        print(f"error: {exc}", file=sys.stderr)
+        # No credentials, endpoint unreachable, ...: a message and what to do.
+        print(f"error: {exc}{_hint(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
