@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from msgspec.structs import replace
 
+from msk_privatelink.cli.render import render_plan
 from msk_privatelink.kernel.naming import target_group_name
 from msk_privatelink.reconcile.config import GuardConfig
 from msk_privatelink.reconcile.desired import build_desired
@@ -111,3 +112,17 @@ def test_a_surviving_target_group_is_never_emptied() -> None:
     decision = evaluate(drain, actual, inventory(), GUARD)
     assert decision.allowed.is_empty
     assert "empty" in decision.reasons[0]
+
+
+def test_the_plan_summary_counts_withheld_changes_apart_and_the_guard_says_how_to_proceed() -> None:
+    actual = six_brokers_actual()
+    inv = inventory((broker(1), broker(2)))  # 4 of 6 would go
+    plan = compute_plan(build_desired(config(), inv), actual)
+    decision = evaluate(plan, actual, inv, GUARD)
+
+    text = render_plan(plan, decision)
+
+    summary = next(line for line in text.splitlines() if line.startswith("Plan: "))
+    assert "withheld by the guard: " in summary
+    assert " delete" not in summary.split(";")[0]
+    assert "raise guard.max_broker_removal_ratio" in text

@@ -35,9 +35,16 @@ def render_plan(plan: Plan, decision: GuardDecision | None = None) -> str:
     ]
     out = [table(("#", "ACTION", "KIND", "BROKER", "KEY", "DETAIL"), rows)]
     counts: dict[str, int] = {}
+    held: dict[str, int] = {}
     for c in plan.changes:
-        counts[c.step.action] = counts.get(c.step.action, 0) + 1
-    out.append("Plan: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+        tally = held if c in withheld else counts
+        tally[c.step.action] = tally.get(c.step.action, 0) + 1
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to apply"
+    if held:
+        summary += "; withheld by the guard: " + ", ".join(
+            f"{n} {a}" for a, n in sorted(held.items())
+        )
+    out.append("Plan: " + summary)
     if decision and decision.reasons:
         out.append("Guard: " + "; ".join(decision.reasons))
     return "\n".join(out)

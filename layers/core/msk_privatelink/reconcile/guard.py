@@ -64,12 +64,16 @@ def evaluate(
 
     reasons: list[str] = []
     if state in TRANSITIONAL_STATES:
-        reasons.append(f"cluster state is {state}: removals wait until it is ACTIVE")
+        reasons.append(
+            f"cluster state is {state}: removals wait until it is ACTIVE "
+            "(the next run after that applies them; nothing to do)"
+        )
     listed = len(inventory.brokers)
     if listed < inventory.expected_broker_count:
         reasons.append(
             f"ListNodes returned {listed} brokers but the cluster has "
-            f"{inventory.expected_broker_count}: inventory looks incomplete"
+            f"{inventory.expected_broker_count}: inventory looks incomplete (removals "
+            "wait for a complete listing; if it persists, check the cluster's brokers in MSK)"
         )
 
     if shared:
@@ -94,7 +98,9 @@ def evaluate(
         if share > guard.max_broker_removal_ratio:
             reasons.append(
                 f"plan removes {len(removed)} of {len(existing)} brokers ({share:.0%}), "
-                f"above max_broker_removal_ratio {guard.max_broker_removal_ratio:.0%}"
+                f"above max_broker_removal_ratio {guard.max_broker_removal_ratio:.0%} (if "
+                "the scale-in is intended, raise guard.max_broker_removal_ratio in the "
+                "cluster's document, apply, and set it back)"
             )
 
     withheld: list[Change] = []
@@ -115,7 +121,10 @@ def evaluate(
         remaining = len(current.targets - c.targets) if current else 0
         if remaining + registered.get(c.key, 0) == 0:
             withheld.append(c)
-            reasons.append(f"deregistering {c.detail} would leave target group {c.key} empty")
+            reasons.append(
+                f"deregistering {c.detail} would leave target group {c.key} empty (the "
+                "broker keeps its old address until a new one is registered)"
+            )
 
     allowed = Plan(tuple(c for c in plan.changes if c not in withheld))
     return GuardDecision(
