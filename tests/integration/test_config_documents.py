@@ -10,7 +10,8 @@ import pytest
 
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.reconcile.aws.config_store import ConfigStore
-from msk_privatelink.reconcile.config import load_config_file
+from msk_privatelink.reconcile.config import load_config_file, parse_config
+from msk_privatelink.reconcile.documents import load_mapping
 from tests.integration.harness import PREFIX, load_event, local_functions, world
 
 pytestmark = pytest.mark.integration
@@ -80,3 +81,11 @@ def test_a_yaml_file_error_names_the_file_not_the_loader(tmp_path: Path) -> None
     message = str(refused.value)
     assert f"configuration file {path} is not valid YAML (line 2" in message
     assert "<unicode string>" not in message
+
+
+@pytest.mark.parametrize("text", ["[" * 5000, "{" + '"a":[' * 5000, "- " * 5000 + "x"])
+def test_a_document_nested_too_deeply_is_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(ConfigError, match="parameter /x"):
+        parse_config(text, "parameter /x")
+    with pytest.raises(ConfigError, match="parameter /x"):
+        load_mapping(text, "parameter /x")

@@ -26,6 +26,8 @@ def load_mapping(text: str, source: str) -> dict[str, Any]:
             data = json.loads(text)
         except ValueError as exc:
             raise ConfigError(f"{source} is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{source} is nested too deeply to be a configuration") from exc
     else:
         data = _yaml(text, source)
     if not isinstance(data, dict):
@@ -44,3 +46,6 @@ def _yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source} is not valid YAML{where}: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        # The loaders recurse per level: "[[[[..." must be a refusal, not a crash.
+        raise ConfigError(f"{source} is nested too deeply to be a configuration") from exc
