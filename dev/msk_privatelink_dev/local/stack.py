@@ -247,14 +247,14 @@ class Stack:
 
     def environment(self, code_dir: str) -> dict[str, str]:
         """The environment Lambda gives the function of ``functions/<code_dir>``:
-        the template's variables plus the runtime's Region variables."""
+        the template's variables plus the runtime's ``AWS_REGION``.
+
+        Not ``AWS_DEFAULT_REGION``: handlers here run in one process, some on
+        other threads (the Step Functions engine's), and a consumer's Region
+        set process-wide for one handler would move another's default clients."""
         props = self.resources[self.function_id(code_dir)]["Properties"]
         variables = self.resolve(props.get("Environment", {}).get("Variables", {}))
-        return {
-            **{key: str(value) for key, value in variables.items()},
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-        }
+        return {**{key: str(value) for key, value in variables.items()}, "AWS_REGION": self.region}
 
     def role_id(self, code_dir: str) -> str:
         role = self.resources[self.function_id(code_dir)]["Properties"]["Role"]
