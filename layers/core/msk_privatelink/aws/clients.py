@@ -53,13 +53,18 @@ class AwsClients:
         self,
         session: boto3.Session | None = None,
         region: str | None = None,
-        config: Config = BOTO_CONFIG,
+        config: Config | None = None,
     ) -> None:
-        """``config``: the Lambdas' retries by default; the CLI passes
-        ``CLI_CONFIG`` so that an unreachable endpoint fails in seconds."""
+        """``config``: the Lambdas' retries (``BOTO_CONFIG``, read when a client
+        is built) unless given; the CLI passes ``CLI_CONFIG`` so that an
+        unreachable endpoint fails in seconds."""
         self._session = session or boto3.Session(region_name=region)
         self._region = region
-        self._config = config
+        self._given_config = config
+
+    @property
+    def _config(self) -> Config:
+        return self._given_config or BOTO_CONFIG
 
     @property
     def session(self) -> boto3.Session:
