@@ -29,11 +29,10 @@ def status_document(
     pending = {c.broker_id for c in assessment.plan.changes} if assessment else set()
     scheme_of_port = {port: scheme.value for scheme, port in BROKER_PORTS.items()}
 
-    def listeners(broker_id: int | None, role: str) -> list[dict[str, Any]]:
+    def listeners(broker_id: int | None) -> list[dict[str, Any]]:
+        """A broker's listeners; ``None``: the bootstrap ones (groups of no broker)."""
         groups = {
-            name: tg
-            for name, tg in actual.target_groups.items()
-            if tg.broker_id == broker_id and (role == "broker") == (broker_id is not None)
+            name: tg for name, tg in actual.target_groups.items() if tg.broker_id == broker_id
         }
         return [
             {
@@ -52,7 +51,7 @@ def status_document(
 
     brokers = []
     for b in inventory.brokers:
-        served = listeners(b.broker_id, "broker")
+        served = listeners(b.broker_id)
         balancers = sorted({e["load_balancer"] for e in served})
         brokers.append(
             {
@@ -82,7 +81,7 @@ def status_document(
         "kafka_version": inventory.kafka_version,
         "schemes": sorted(s.value for s in inventory.enabled_schemes),
         "brokers": brokers,
-        "bootstrap": listeners(None, "bootstrap"),
+        "bootstrap": listeners(None),
         "load_balancers": [
             {"name": lb.name, "dns_name": lb.dns_name, "state": lb.state}
             for lb in sorted(actual.load_balancers.values(), key=lambda x: x.name)
