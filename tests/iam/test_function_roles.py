@@ -37,6 +37,7 @@ DEMO_FUNCTIONS = {
     "reconciler",
     "onboarding_tasks",
     "task_callback",
+    "consumer_delivery",
     "consumer_sync",
 }
 
@@ -76,7 +77,6 @@ def test_the_story_runs_every_function(story: Story) -> None:
     assert {
         "elasticloadbalancing:AddTags",
         "ec2:CreateTags",
-        "iam:PassRole",
         "vpce:AllowMultiRegion",
     } <= actions
 

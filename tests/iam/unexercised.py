@@ -24,6 +24,7 @@ _FUNCTION_POLICIES = {
     "ReconcilerFunctionRole/reconciler": False,
     "OnboardingTasksFunctionRole/onboarding-tasks": False,
     "TaskCallbackFunctionRole/task-callback": True,
+    "ConsumerDeliveryFunctionRole/consumer-delivery": False,
     "ConsumerSyncFunctionRole/consumer-sync": True,
 }
 
@@ -41,6 +42,31 @@ UNEXERCISED: dict[str, str] = {
     **{
         f"ReconcilerFunctionRole/reconciler ConsumeReconcileRequests {action}": _POLLING
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    },
+    **{
+        f"ConsumerDeliveryFunctionRole/consumer-delivery ConsumeAndRetryDeliveries {action}": (
+            "the SQS event source mapping polls and deletes the delivery messages with the role"
+        )
+        for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    },
+    "ConsumerDeliveryFunctionRole/consumer-delivery ConsumeAndRetryDeliveries sqs:SendMessage": (
+        "a tenant whose bus refused the event goes back on the queue, alone, after a delay "
+        "(tests/workflow/test_consumer_delivery.py)"
+    ),
+    "ConsumerDeliveryFunctionRole/consumer-delivery DeadLetterUndeliverable sqs:SendMessage": (
+        "an event still undeliverable to a tenant after a day goes to the dead-letter queue"
+    ),
+    **{
+        f"OnboardingTasksFunctionRole/onboarding-tasks RemoveEarlierTenantRules {action}": (
+            "a tenant subscribed by an earlier version: its own rule is removed (the story "
+            "only asks whether one exists)"
+        )
+        for action in (
+            "events:RemoveTargets",
+            "events:DeleteRule",
+            "events:ListTargetsByRule",
+            "events:ListTagsForResource",
+        )
     },
     # Paths the story does not take.
     "ReconcilePolicy CreateLoadBalancingServiceLinkedRole iam:CreateServiceLinkedRole": (
@@ -82,14 +108,10 @@ UNEXERCISED: dict[str, str] = {
     "ec2:RejectVpcEndpointConnections": (
         "an endpoint connection the onboarding does not expect is rejected"
     ),
-    "OnboardingTasksFunctionRole/onboarding-tasks ManageTenantRules events:TagResource": (
-        "PutRule carries the ownership tags; the Service Authorization Reference does not "
-        "list events:TagResource as PutRule's dependent action, so the story cannot show it "
-        "is needed, and without it a tagged create would fail where AWS requires it"
-    ),
     "ConsumerSyncFunctionRole/consumer-sync TenancyRegistry ssm:AddTagsToResource": (
-        "PutParameter carries the ownership tags; as for events:TagResource, the reference "
-        "lists no dependent tagging action for PutParameter"
+        "PutParameter carries the ownership tags; the Service Authorization Reference lists "
+        "no dependent tagging action for PutParameter, so the story cannot show it is "
+        "needed, and without it a tagged create would fail where AWS requires it"
     ),
     "ConsumerSyncFunctionRole/consumer-sync ManageOwnedZones route53:GetHostedZone": (
         "a zone of ours without tags (a crash between create and tag) is recognised by its "

@@ -166,6 +166,7 @@ def test_every_function_is_arm64_python313_through_globals(template: dict[str, A
         "ReconcilerFunction",
         "OnboardingTasksFunction",
         "TaskCallbackFunction",
+        "ConsumerDeliveryFunction",
         "KafkaAdminFunction",
     }
     for name, function in functions.items():
@@ -282,6 +283,7 @@ def test_router_rules_have_retry_and_dead_letter(template: dict[str, Any]) -> No
     assert allowed == [{"Fn::GetAtt": [f"EventRouterFunction{n}", "Arn"]} for n in events] + [
         {"Fn::GetAtt": ["ChangeDetectorFunctionDetectorSchedule", "Arn"]},
         {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]},
+        {"Fn::GetAtt": ["ConsumerDeliveryRule", "Arn"]},
     ]
 
 

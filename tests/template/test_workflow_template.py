@@ -105,8 +105,7 @@ def test_task_function_environment_is_what_its_settings_read(template: dict[str,
     values = {n: "x" for n in names}
     values |= {
         "CONFIG_PARAMETER_PREFIX": "/msk-privatelink/s/clusters",
-        "CONSUMER_EVENTS_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
-        "CONSUMER_DELIVERY_DEAD_LETTER_ARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        "CONSUMER_ORGANIZATION_ID": "o-a1b2c3d4e5",
         "ALLOWED_CONSUMER_REGIONS": "eu-west-1",
     }
     settings = OnboardingSettings.from_env(values)
@@ -137,7 +136,11 @@ def test_consumer_replies_reach_the_callback_with_retry_and_dead_letter(
     assert {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]} in allowed
 
 
-def test_consumer_events_role_puts_only_on_consumer_buses(template: dict[str, Any]) -> None:
+def test_the_earlier_versions_consumer_events_role_puts_only_on_consumer_buses(
+    template: dict[str, Any],
+) -> None:
+    # Kept for per-tenant rules made before migrate-subscriptions; nothing
+    # passes it any more.
     role = template["Resources"]["ConsumerEventsRole"]["Properties"]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
@@ -147,11 +150,7 @@ def test_consumer_events_role_puts_only_on_consumer_buses(template: dict[str, An
     assert statement["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:events:*:*:event-bus/msk-privatelink-consumer*"
     }
-    passes = [s for s in iam_statements(template) if "iam:PassRole" in s.actions]
-    assert [s.owner for s in passes] == ["OnboardingTasksFunctionRole"]
-    assert passes[0].body["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "events.amazonaws.com"}
-    }
+    assert not [s for s in iam_statements(template) if "iam:PassRole" in s.actions]
 
 
 def test_reconcile_permissions_are_shared_by_reconciler_and_task_function(
@@ -171,6 +170,7 @@ def test_function_makefiles_exist() -> None:
     for directory, target in (
         ("onboarding_tasks", "OnboardingTasksFunction"),
         ("task_callback", "TaskCallbackFunction"),
+        ("consumer_delivery", "ConsumerDeliveryFunction"),
     ):
         makefile = Path(REPO / "functions" / directory / "Makefile").read_text(encoding="utf-8")
         assert f"build-{target}:" in makefile
@@ -193,9 +193,13 @@ def test_the_delivery_role_may_write_to_every_bus_the_consumer_stack_may_be_give
     consumer = load_template(CONSUMER_TEMPLATE)
     allowed = consumer["Parameters"]["ConsumerEventBusName"]["AllowedPattern"]
     assert re.fullmatch(allowed, bus_name)
-    [statement] = template["Resources"]["ConsumerEventsRole"]["Properties"]["Policies"][0][
-        "PolicyDocument"
-    ]["Statement"]
+    [statement] = [
+        s
+        for s in template["Resources"]["ConsumerDeliveryFunctionRole"]["Properties"]["Policies"][0][
+            "PolicyDocument"
+        ]["Statement"]
+        if s["Sid"] == "PutOnConsumerBuses"
+    ]
     resource = statement["Resource"]["Fn::Sub"].replace("${AWS::Partition}", "aws")
     arn = f"arn:aws:events:eu-west-1:111122223333:event-bus/{bus_name}"
     assert _iam_wildcard(resource).fullmatch(arn), (resource, arn)
@@ -204,36 +208,36 @@ def test_the_delivery_role_may_write_to_every_bus_the_consumer_stack_may_be_give
     assert not _iam_wildcard(resource).fullmatch(arn.replace(bus_name, "payments"))
 
 
-def test_undeliverable_consumer_events_reach_an_alarmed_queue_only_tenant_rules_write(
+def test_consumer_events_go_through_one_rule_and_undeliverable_ones_reach_an_alarmed_queue(
     template: dict[str, Any],
 ) -> None:
-    from msk_privatelink.onboarding.aws.subscriptions import rule_name
-
     resources = template["Resources"]
-    env = resources["OnboardingTasksFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["CONSUMER_DELIVERY_DEAD_LETTER_ARN"] == {
+    rule = resources["ConsumerDeliveryRule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "ProviderEventBus"}
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ConsumerDeliveryQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["EventDeliveryDeadLetterQueue", "Arn"]}
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    queue = resources["ConsumerDeliveryQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["ConsumerDeliveryDeadLetterQueue", "Arn"]
     }
-    assert resources["ConsumerDeliveryDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"]
-    [statement] = resources["ConsumerDeliveryDeadLetterQueuePolicy"]["Properties"][
-        "PolicyDocument"
-    ]["Statement"]
+    function = resources["ConsumerDeliveryFunction"]["Properties"]
+    # Lambda's advice for SQS sources: visibility at least 6 x the timeout.
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    env = function["Environment"]["Variables"]
+    assert env["DELIVERY_DEAD_LETTER_QUEUE_URL"] == {"Ref": "ConsumerDeliveryDeadLetterQueue"}
+    assert env["DELIVERY_QUEUE_URL"] == {"Ref": "ConsumerDeliveryQueue"}
+    [statement] = resources["ConsumerDeliveryQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
-    source = statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
-    source = (
-        source.replace("${AWS::Partition}", "aws")
-        .replace("${AWS::Region}", "us-east-1")
-        .replace("${AWS::AccountId}", "123456789012")
-        .replace("${ProviderEventBus}", "msk-privatelink-provider")
-    )
-    cluster = (
-        "arn:aws:kafka:us-east-1:123456789012:cluster/orders/7f1d9c3e-2b4a-4f7e-9a51-6c0e2d8b1a47-2"
-    )
-    rule = rule_name(cluster, "111122223333", "eu-west-1")
-    assert _iam_wildcard(source).fullmatch(
-        f"arn:aws:events:us-east-1:123456789012:rule/msk-privatelink-provider/{rule}"
-    )
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["ConsumerDeliveryRule", "Arn"]
+    }
+    assert resources["ConsumerDeliveryDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"]
     alarm = resources["ConsumerDeliveryDeadLetterQueueAlarm"]["Properties"]
     assert alarm["Dimensions"] == [
         {
@@ -242,3 +246,21 @@ def test_undeliverable_consumer_events_reach_an_alarmed_queue_only_tenant_rules_
         }
     ]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_the_tenant_table_index_is_the_one_the_embedded_aws_creates(
+    template: dict[str, Any],
+) -> None:
+    from msk_privatelink.onboarding.aws.tenants import ACCOUNT_INDEX, create_tenant_table
+
+    seen: dict[str, Any] = {}
+
+    class Recorder:
+        def create_table(self, **kwargs: Any) -> None:
+            seen.update(kwargs)
+
+    create_tenant_table(Recorder(), "t")  # type: ignore[arg-type]
+    props = template["Resources"]["TenantTable"]["Properties"]
+    assert props["GlobalSecondaryIndexes"] == seen["GlobalSecondaryIndexes"]
+    assert props["AttributeDefinitions"] == seen["AttributeDefinitions"]
+    assert props["GlobalSecondaryIndexes"][0]["IndexName"] == ACCOUNT_INDEX

@@ -29,14 +29,20 @@ from types import ModuleType
 from typing import Any
 
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
-from msk_privatelink.onboarding.aws.tenants import Tenant, TenantRegistry, create_tenant_table
+from msk_privatelink.onboarding.aws.subscriptions import account_statement_id, legacy_rule_name
+from msk_privatelink.onboarding.aws.tenants import (
+    SUBSCRIBED_STATES,
+    Tenant,
+    TenantRegistry,
+    create_tenant_table,
+)
 from msk_privatelink.reconcile.service import ReconcileService
 from msk_privatelink.reconcile.settings import ReconcilerSettings
 from msk_privatelink_dev.embedded import EmbeddedAws
 from msk_privatelink_dev.local.lambdas import FakeContext, load_handler_module
 from msk_privatelink_dev.local.workflows import (
     WORKFLOW_MOTO_CONFIG,
+    ConsumerDeliveryRunner,
     LocalInvoke,
     deploy_workflows,
     drain_queue,
@@ -70,7 +76,6 @@ RUN_DEADLINE_SECONDS = 120
 
 # The stack the workflows belong to, as template.yaml declares it.
 STACK = stack_under_test(ConsumerRegions=OTHER_REGION)
-EVENTS_ROLE_ARN = STACK.get_att("ConsumerEventsRole", "Arn")
 TASK_ENV = STACK.environment("onboarding_tasks")
 
 
@@ -89,6 +94,7 @@ class Workflows:
     replies_url: str
     tasks: ModuleType
     callback: ModuleType
+    delivery: ConsumerDeliveryRunner
     stacks: dict[str, ConsumerStack] = field(default_factory=dict)
     # Consumers whose consumer-sync function is down (never answers).
     silent: set[str] = field(default_factory=set)
@@ -145,6 +151,7 @@ class Workflows:
         )
 
     def pump(self) -> None:
+        self.delivery.run()
         for account, stack in self.stacks.items():
             if account in self.silent:
                 stack.queued()  # the function is down: its events are lost
@@ -187,21 +194,24 @@ class Workflows:
         rules = [
             r["Name"]
             for r in events.list_rules(EventBusName=BUS)["Rules"]
-            if r["Name"] == rule_name(self.w.cluster_arn, account, region)
+            if r["Name"] == legacy_rule_name(self.w.cluster_arn, account, region)
         ]
         policy = events.describe_event_bus(Name=BUS).get("Policy")
         statements = [
             s["Sid"]
             for s in (json.loads(policy)["Statement"] if policy else [])
-            if s.get("Sid") == statement_id(self.w.cluster_arn, account)
+            if s.get("Sid") == account_statement_id(account)
         ]
+        tenant = self.tenant(account)
         return {
             "services": len(services),
             "allowed_on": allowed,
             "region_on": regions,
             "live_connections": len(connections),
+            # Earlier versions' per-tenant rules: none is ever made now.
             "rules": rules,
             "statements": statements,
+            "subscribed": tenant is not None and tenant.state in SUBSCRIBED_STATES,
         }
 
     def is_clean(self, account: str, region: str) -> bool:
@@ -212,20 +222,15 @@ class Workflows:
             and not side["live_connections"]
             and not side["rules"]
             and not side["statements"]
+            and not side["subscribed"]
             and (not cross_region or not side["region_on"])
         )
 
 
 def _add_stack(w: World, account: str, region: str | None = None) -> ConsumerStack:
-    """The consumer stack of tests/consumer/wiring.py without its hand-made tenant
-    rules on the provider bus: here the onboarding workflow creates those."""
-    stack = add_consumer_stack(w, account, region)
-    events = w.aws.client("events")
-    for rule in events.list_rules(EventBusName=BUS, NamePrefix=f"tenant-{account}-")["Rules"]:
-        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=BUS)["Targets"]
-        events.remove_targets(Rule=rule["Name"], EventBusName=BUS, Ids=[t["Id"] for t in targets])
-        events.delete_rule(Name=rule["Name"], EventBusName=BUS)
-    return stack
+    """The consumer stack of tests/consumer/wiring.py without its hand-made
+    delivery: here the onboarding workflow and the delivery function do it."""
+    return add_consumer_stack(w, account, region, subscribed=False)
 
 
 @contextlib.contextmanager
@@ -263,6 +268,7 @@ def workflows(
                 deployment.replies_url,
                 tasks,
                 callback,
+                ConsumerDeliveryRunner(clients, STACK),
             )
             if "same" in consumers:
                 flows.stacks[SAME_REGION_ACCOUNT] = _add_stack(w, SAME_REGION_ACCOUNT)

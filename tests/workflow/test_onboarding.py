@@ -36,7 +36,8 @@ def test_both_consumers_onboard_rerun_is_a_no_op_and_offboarding_leaves_nothing(
     side = flows.provider_side(SAME_REGION_ACCOUNT, region)
     assert len(side["allowed_on"]) == side["services"] == 3
     assert side["live_connections"] == 3
-    assert side["rules"]
+    assert side["rules"] == []  # no rule per tenant
+    assert side["subscribed"]
     assert side["statements"]
     assert flows.stacks[SAME_REGION_ACCOUNT].consumer.state()["endpoints"]
 

@@ -1,16 +1,15 @@
-"""The tenant registry's conditional writes, the subscription rule's pattern,
-and the endpoint-connections simulator, on the embedded AWS."""
+"""The tenant registry's conditional writes and the endpoint-connections
+simulator, on the embedded AWS (which events reach which tenant:
+test_consumer_delivery.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from msk_privatelink.onboarding.aws.subscriptions import event_pattern
 from msk_privatelink.onboarding.aws.tenants import (
     TenantConflictError,
     TenantRegistry,
@@ -110,44 +109,6 @@ def test_transitions_are_guarded(registry: TenantRegistry) -> None:
     assert again.state == "ACTIVE"
     with pytest.raises(TenantConflictError, match="no longer PENDING"):
         registry.record_token(CLUSTER, ACCOUNT, "token-2", expected_state="PENDING")
-
-
-@pytest.mark.parametrize(
-    ("detail_type", "detail", "forwarded"),
-    [
-        ("BrokerEndpointsChanged", {"clusterArn": CLUSTER}, True),
-        ("BrokerEndpointsChanged", {"clusterArn": CLUSTER.replace("orders", "other")}, False),
-        (
-            "ConsumerOnboardingRequested",
-            {"clusterArn": CLUSTER, "consumerAccountId": ACCOUNT},
-            True,
-        ),
-        (
-            "ConsumerOffboardingRequested",
-            {"clusterArn": CLUSTER, "consumerAccountId": "444455556666"},
-            False,
-        ),
-        ("ConsumerOnboarded", {"clusterArn": CLUSTER, "consumerAccountId": ACCOUNT}, False),
-    ],
-)
-def test_the_tenant_rule_forwards_the_cluster_and_its_own_requests_only(
-    detail_type: str, detail: dict[str, str], forwarded: bool
-) -> None:
-    event = {
-        "id": "1",
-        "account": "123456789012",
-        "source": "msk-privatelink",
-        "time": "2026-11-21T00:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail-type": detail_type,
-        "detail": detail,
-    }
-    # moto's TestEventPattern answers nothing; its matcher is what delivers events.
-    from moto.events.models import EventPattern
-
-    pattern = EventPattern.load(json.dumps(event_pattern(CLUSTER, ACCOUNT)))
-    assert pattern.matches_event(event) is forwarded
 
 
 def consumer_endpoint(aws: EmbeddedAws, service_name: str) -> tuple[Any, str]:

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from msk_privatelink.kernel.errors import MskPrivateLinkError
-from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
+from msk_privatelink.onboarding.aws.subscriptions import account_statement_id
 from tests.consumer.wiring import ConsumerStack
 from tests.faults.conftest import shared_botocore_loader
 from tests.integration.harness import BUS, is_mutating
@@ -265,15 +265,14 @@ def sweep(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sweep]:
 
 def _expected_onboarded(sweep: Sweep, state: dict[str, Any]) -> None:
     """The clean run's end state is the one the issue describes."""
-    cluster = sweep.flows.w.cluster_arn
     principal = f"arn:aws:iam::{ACCOUNT}:root"
     assert state["principals"], state
     assert set(map(tuple, state["principals"].values())) == {(principal,)}, state
     assert set(map(tuple, state["regions"].values())) == {(REGION,)}, state
     assert [s for _, s in state["connections"]] == ["available"] * len(state["principals"])
-    assert list(state["rules"]) == [rule_name(cluster, ACCOUNT, REGION)], state
-    assert [len(t) for t in state["rules"].values()] == [1], state
-    assert state["statements"] == [statement_id(cluster, ACCOUNT)], state
+    # No rule per tenant: the delivery function reads the tenant registry.
+    assert state["rules"] == {}, state
+    assert state["statements"] == [account_statement_id(ACCOUNT)], state
     assert state["tenant"][0] == "ACTIVE", state
     assert len(state["consumer_endpoints"]) == len(state["principals"]), state
     assert len(state["consumer_zones"]) == 1, state

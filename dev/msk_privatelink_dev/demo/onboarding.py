@@ -6,8 +6,9 @@ each consumer account's consumer-sync function are the real handlers served
 in this process (local/workflows.py, local/consumers.py). Events travel
 between the accounts' buses as the templates route them. Every check reads
 both sides back: the consumer's interface endpoints and private zone, the
-provider's endpoint service permissions, Regions and connections, the tenant
-rule and the bus policy statement.
+provider's endpoint service permissions, Regions and connections, whether
+the delivery function puts the cluster's events on the tenant's bus, and the
+bus policy statement admitting its answers.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from msk_privatelink.cli.render import table
 from msk_privatelink.kernel.naming import load_balancer_name
-from msk_privatelink.onboarding.aws.subscriptions import rule_name, statement_id
+from msk_privatelink.onboarding.aws.subscriptions import account_statement_id
+from msk_privatelink.onboarding.aws.tenants import SUBSCRIBED_STATES
 from msk_privatelink_dev.demo.common import BUS, OTHER_REGION, DemoFailure
 from msk_privatelink_dev.local.consumers import ConsumerAccount, add_consumer_account
 from msk_privatelink_dev.local.lambdas import FakeContext, environment, load_handler_module
 from msk_privatelink_dev.local.workflows import (
+    ConsumerDeliveryRunner,
     LocalInvoke,
     WorkflowDeployment,
     deploy_workflows,
@@ -79,6 +82,7 @@ class OnboardingAct:
             tasks_function_arn=self.tasks_function_arn,
             role_arn=f"arn:aws:iam::{self.aws.account_id}:role/msk-privatelink-workflows",
         )
+        self.delivery = ConsumerDeliveryRunner(self.clients, self.run.stack, self.log)
         with contextlib.redirect_stdout(self.log):
             tasks = load_handler_module("onboarding_tasks")
             self.callback: ModuleType = load_handler_module("task_callback")
@@ -108,8 +112,10 @@ class OnboardingAct:
 
     # -- the other parties -----------------------------------------------------------
     def pump(self) -> None:
-        """Consumer-sync functions handle what their buses queued; the callback
-        function handles the replies that reached the provider bus."""
+        """The delivery function puts the provider's events on the tenants'
+        buses; consumer-sync functions handle what their buses queued; the
+        callback function handles the replies that reached the provider bus."""
+        self.delivery.run()
         for consumer in self.consumers.values():
             consumer.deliver()
         for event in drain_queue(self.clients, self.deployment.replies_url):
@@ -228,17 +234,20 @@ class OnboardingAct:
         return {"endpoints": endpoints, "zones": zones}
 
     def tenant_routing(self, consumer: ConsumerAccount) -> tuple[bool, bool]:
-        """(tenant rule on the provider bus, tenant statement in its policy)."""
-        events = self.clients.events
-        name = rule_name(self.arn, consumer.account_id, consumer.region)
-        rules = events.list_rules(EventBusName=BUS, NamePrefix=name)["Rules"]
-        policy = events.describe_event_bus(Name=BUS).get("Policy")
-        sid = statement_id(self.arn, consumer.account_id)
+        """(the delivery function sends the cluster's events to the tenant,
+        the account's statement in the provider bus policy)."""
+        tenant = self.run.tenants.get(self.arn, consumer.account_id)
+        policy = self.clients.events.describe_event_bus(Name=BUS).get("Policy")
+        sid = account_statement_id(consumer.account_id)
         statements = json.loads(policy)["Statement"] if policy else []
         return (
-            any(r["Name"] == name for r in rules),
+            tenant is not None and tenant.state in SUBSCRIBED_STATES,
             any(s.get("Sid") == sid for s in statements),
         )
+
+    def provider_rules(self) -> int:
+        """Rules on the provider bus: the stack's own, whatever the tenants."""
+        return len(self.clients.events.list_rules(EventBusName=BUS)["Rules"])
 
     # -- checks ----------------------------------------------------------------------
     def check_follows(self, consumer: ConsumerAccount) -> list[str]:
@@ -285,7 +294,7 @@ class OnboardingAct:
         if spread != sorted(wanted.values()):
             problems.append(f"{who}: {bootstrap} -> {spread}, expected every broker endpoint")
         if self.tenant_routing(consumer) != (True, True):
-            problems.append(f"{who}: tenant rule or bus policy statement missing")
+            problems.append(f"{who}: not delivered to, or its answers not admitted")
         return problems
 
     def check_gone(self, consumer: ConsumerAccount) -> list[str]:
@@ -307,7 +316,7 @@ class OnboardingAct:
         if any(consumer.region in s["regions"] for s in services.values()):
             problems.append(f"{who}: {consumer.region} still offered")
         if any(self.tenant_routing(consumer)):
-            problems.append(f"{who}: tenant rule or bus policy statement left")
+            problems.append(f"{who}: still delivered to, or its answers still admitted")
         return problems
 
     def verify(self, followers: list[ConsumerAccount], gone: list[ConsumerAccount]) -> None:
@@ -373,7 +382,7 @@ class OnboardingAct:
                     "yes" if statement else "no",
                 )
             )
-        self.out("Provider side:")
+        self.out(f"Provider side ({self.provider_rules()} rules on the provider bus, any tenants):")
         self.out(
             table(
                 (
@@ -382,8 +391,8 @@ class OnboardingAct:
                     "ALLOWED ON",
                     "REGION OFFERED ON",
                     "ACCEPTED",
-                    "TENANT RULE",
-                    "BUS POLICY",
+                    "EVENTS SENT",
+                    "ANSWERS ADMITTED",
                 ),
                 provider_rows,
             )

@@ -18,6 +18,7 @@ import boto3
 from msk_privatelink_dev.embedded import (
     ec2_client_tokens,
     elb_arns,
+    event_bus_routing,
     inprocess,
     vpce_connections,
 )
@@ -86,6 +87,7 @@ class EmbeddedAws:
             from moto import mock_aws
 
             elb_arns.install()
+            event_bus_routing.install()
             self.client_tokens.clear()
             self.client_tokens.activate()
             config = cast("DefaultConfig | None", self._moto_config)

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from msk_privatelink_dev.embedded import elb_arns
+from msk_privatelink_dev.embedded import elb_arns, event_bus_routing
 from msk_privatelink_dev.embedded.ec2_client_tokens import ClientTokens
 from msk_privatelink_dev.embedded.moto_accounts import account_id_for
 from msk_privatelink_dev.embedded.msk_contract import (
@@ -143,6 +143,7 @@ def serve(
     if on_listening is not None:
         on_listening(f"http://{host}:{server.server_port}")
     elb_arns.install()
+    event_bus_routing.install()
     app.client_tokens.activate()
     try:
         server.serve_forever()
@@ -162,6 +163,7 @@ def start_in_thread(
     app = make_app(simulator)
     server = _make_server(host, port, app, log_requests=log_requests)
     elb_arns.install()
+    event_bus_routing.install()
     app.client_tokens.activate()
     # A short poll keeps stop() quick; the default waits up to half a second.
     thread = threading.Thread(

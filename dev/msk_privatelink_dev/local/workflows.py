@@ -12,6 +12,9 @@ tests; a development tool like the embedded AWS, never part of the layer).
 - The provider bus's ConsumerEndpointsReady rule targets a queue standing in
   for the callback function (moto cannot deliver to a Lambda target); the
   caller hands each queued event to the real task_callback handler.
+- ConsumerDeliveryRule targets the template's ConsumerDeliveryQueue, as
+  deployed; `ConsumerDeliveryRunner` plays the SQS event source mapping,
+  handing its messages to the real consumer_delivery handler.
 - `keep_sender`: EventBridge keeps an event's ``account`` when a rule forwards
   it to a bus in another account; moto re-puts it as the target account and
   leaves ``account`` out of what a target receives. Both matter to the
@@ -37,7 +40,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.response import StreamingBody
 
-from msk_privatelink_dev.local.lambdas import REPO_ROOT
+from msk_privatelink_dev.local.lambdas import (
+    REPO_ROOT,
+    FakeContext,
+    environment,
+    invoke_from_queue,
+    load_handler_module,
+)
 
 if TYPE_CHECKING:
     from msk_privatelink.aws.clients import AwsClients
@@ -48,7 +57,7 @@ WORKFLOW_MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine
 MACHINES = ("onboarding", "offboarding")
 TASKS_FUNCTION_PLACEHOLDER = "${OnboardingTasksFunctionArn}"
 CALLBACK_RULE = "consumer-endpoints-ready"
-# template.yaml's ConsumerDeliveryDeadLetterQueue, by a fixed name here.
+DELIVERY_RULE = "consumer-delivery"
 Fault = Callable[[dict[str, Any]], None]
 
 
@@ -197,6 +206,8 @@ class WorkflowDeployment:
     state_machine_arns: dict[str, str]
     # The callback function's stand-in: ConsumerEndpointsReady lands here.
     replies_url: str
+    # ConsumerDeliveryQueue: provider events for consumers, before delivery.
+    delivery_url: str
 
     def arn(self, machine: str) -> str:
         return self.state_machine_arns[machine]
@@ -219,15 +230,51 @@ def deploy_workflows(
     }
     replies_url, replies_arn = create_queue(clients, "task-callback-invocations")
     stack.create_queue(clients.sqs, "ConsumerDeliveryDeadLetterQueue")
+    delivery_url = stack.create_queue(clients.sqs, "ConsumerDeliveryQueue")
     bus = stack.physical_name("ProviderEventBus")
-    pattern = stack.event_patterns()[f"{stack.function_id('task_callback')}ConsumerReplies"]
-    clients.events.put_rule(Name=CALLBACK_RULE, EventBusName=bus, EventPattern=json.dumps(pattern))
-    clients.events.put_targets(
-        Rule=CALLBACK_RULE,
-        EventBusName=bus,
-        Targets=[{"Id": "task-callback", "Arn": replies_arn}],
+    patterns = stack.event_patterns()
+    rules = (
+        (
+            CALLBACK_RULE,
+            patterns[f"{stack.function_id('task_callback')}ConsumerReplies"],
+            replies_arn,
+        ),
+        (
+            DELIVERY_RULE,
+            patterns["ConsumerDeliveryRule"],
+            stack.get_att("ConsumerDeliveryQueue", "Arn"),
+        ),
     )
-    return WorkflowDeployment(arns, replies_url)
+    for name, pattern, target in rules:
+        clients.events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+        clients.events.put_targets(
+            Rule=name, EventBusName=bus, Targets=[{"Id": "target", "Arn": target}]
+        )
+    return WorkflowDeployment(arns, replies_url, delivery_url)
+
+
+class ConsumerDeliveryRunner:
+    """The consumer_delivery function behind ConsumerDeliveryQueue, with the
+    environment the template gives it."""
+
+    def __init__(self, clients: AwsClients, stack: Stack, log: io.StringIO | None = None):
+        self.env = stack.environment("consumer_delivery")
+        self.log = log if log is not None else io.StringIO()
+        self._sqs = clients.sqs
+        with environment(self.env), contextlib.redirect_stdout(self.log):
+            self._module = load_handler_module("consumer_delivery")
+
+    def run(self) -> list[dict[str, Any]]:
+        """Deliver what the queue holds now (retries wait for their delay)."""
+
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            with environment(self.env), contextlib.redirect_stdout(self.log):
+                answer: dict[str, Any] = self._module.lambda_handler(
+                    event, FakeContext("consumer-delivery")
+                )
+            return answer
+
+        return invoke_from_queue(self._sqs, self.env["DELIVERY_QUEUE_URL"], invoke)
 
 
 def start_execution(sfn: Any, state_machine_arn: str, document: dict[str, Any], name: str) -> str:

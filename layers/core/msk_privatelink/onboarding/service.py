@@ -37,7 +37,7 @@ from msk_privatelink.onboarding.aws.endpoint_connections import (
     EndpointConnections,
 )
 from msk_privatelink.onboarding.aws.subscriptions import Subscriptions
-from msk_privatelink.onboarding.aws.tenants import TenantRegistry
+from msk_privatelink.onboarding.aws.tenants import SUBSCRIBED_STATES, TenantRegistry
 from msk_privatelink.onboarding.regions import (
     CROSS_REGION_CONNECTIVITY_REGIONS,
     CROSS_REGION_SOURCE,
@@ -116,10 +116,7 @@ class ConsumerWorkflows:
         self._actual = ActualStateReader(clients.elbv2, clients.ec2)
         self._connections = EndpointConnections(clients.ec2)
         self._subscriptions = Subscriptions(
-            clients.events,
-            settings.event_bus_name,
-            settings.consumer_events_role_arn,
-            settings.consumer_delivery_dead_letter_arn,
+            clients.events, settings.event_bus_name, settings.consumer_organization_id
         )
 
     # -- onboarding ----------------------------------------------------------
@@ -228,12 +225,13 @@ class ConsumerWorkflows:
         return {"endpointServices": len(services), "reconcile": outcome.status}
 
     def subscribe(self, payload: Any) -> dict[str, Any]:
+        """Admit the account's answers on the provider bus. The cluster's
+        events reach the tenant from its registry item (onboarding/delivery.py),
+        so an earlier version's per-tenant rule, if any, goes now."""
         request = parse_request(OnboardingRequest, payload)
-        self._subscriptions.subscribe(
-            request.cluster_arn,
-            request.consumer_account_id,
-            request.consumer_region,
-            request.bus_arn,
+        self._subscriptions.admit(request.consumer_account_id)
+        self._subscriptions.remove_legacy(
+            request.cluster_arn, request.consumer_account_id, request.consumer_region
         )
         return {"subscribed": True}
 
@@ -394,9 +392,7 @@ class ConsumerWorkflows:
         # Revoke first: once the principal is gone the account cannot create
         # new endpoints, so the rejection below catches every connection.
         outcome = self.reconcile.reconcile_cluster(request.cluster_arn)
-        self._subscriptions.unsubscribe(
-            request.cluster_arn, request.consumer_account_id, request.consumer_region
-        )
+        self._unsubscribe(request.cluster_arn, request.consumer_account_id, request.consumer_region)
         rejected = self._reject_all(request.cluster_arn, request.consumer_account_id)
         logger.warning(
             "onboarding compensated",
@@ -468,8 +464,24 @@ class ConsumerWorkflows:
     def unsubscribe(self, payload: Any) -> dict[str, Any]:
         request = parse_request(OffboardingRequest, payload)
         tenant = self.tenants.require(request.cluster_arn, request.consumer_account_id)
-        self._subscriptions.unsubscribe(tenant.cluster_arn, tenant.account_id, tenant.region)
+        self._unsubscribe(tenant.cluster_arn, tenant.account_id, tenant.region)
         return {"unsubscribed": True}
+
+    def _unsubscribe(self, cluster_arn: str, account_id: str, region: str) -> None:
+        """Revoke the account's statement unless another cluster's tenant of
+        the same account still needs it; remove an earlier version's rule."""
+        self._subscriptions.remove_legacy(cluster_arn, account_id, region)
+        others = {
+            cluster: state
+            for cluster, state in self.tenants.subscriptions_of(account_id).items()
+            if cluster != cluster_arn and state in SUBSCRIBED_STATES
+        }
+        if others:
+            logger.info(
+                "account statement kept", extra={"account": account_id, "for": sorted(others)}
+            )
+            return
+        self._subscriptions.revoke(account_id)
 
     def finish_offboarding(self, payload: Any) -> dict[str, Any]:
         request = parse_request(OffboardingRequest, payload)

@@ -12,10 +12,9 @@ from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.patterns import REGION_RE
 from msk_privatelink.reconcile.settings import PREFIX_RE
 
-ROLE_ARN_PREFIX = "arn:aws"
-SQS_ARN_RE = re.compile(
-    r"arn:aws[a-z-]*:sqs:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:[A-Za-z0-9_-]{1,80}"
-)
+# AWS Organizations ids (Organizations API Reference, "Organization": Id pattern).
+ORGANIZATION_ID_RE = re.compile(r"o-[a-z0-9]{10,32}")
+QUEUE_URL_RE = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}")
 
 
 @dataclass(frozen=True)
@@ -24,10 +23,9 @@ class OnboardingSettings:
     event_bus_name: str
     state_table_name: str
     tenant_table_name: str
-    # The provider-side role EventBridge uses to put events on consumer buses.
-    consumer_events_role_arn: str
-    # Where EventBridge puts the events it could not deliver to a consumer bus.
-    consumer_delivery_dead_letter_arn: str
+    # When set, the provider bus admits the answers of this organization's
+    # accounts in one statement instead of one statement per account.
+    consumer_organization_id: str | None = None
     # Regions (besides the cluster's own) consumers may connect from; the
     # endpoint services offer a Region only while a tenant needs it.
     allowed_consumer_regions: frozenset[str] = frozenset()
@@ -49,12 +47,9 @@ class OnboardingSettings:
         prefix = required("CONFIG_PARAMETER_PREFIX")
         if prefix and not PREFIX_RE.fullmatch(prefix):
             problems.append("CONFIG_PARAMETER_PREFIX: must be a parameter path")
-        role = required("CONSUMER_EVENTS_ROLE_ARN")
-        if role and not role.startswith(ROLE_ARN_PREFIX):
-            problems.append("CONSUMER_EVENTS_ROLE_ARN: must be an IAM role ARN")
-        dead_letters = required("CONSUMER_DELIVERY_DEAD_LETTER_ARN")
-        if dead_letters and not SQS_ARN_RE.fullmatch(dead_letters):
-            problems.append("CONSUMER_DELIVERY_DEAD_LETTER_ARN: must be an SQS queue ARN")
+        organization = source.get("CONSUMER_ORGANIZATION_ID") or None
+        if organization and not ORGANIZATION_ID_RE.fullmatch(organization):
+            problems.append("CONSUMER_ORGANIZATION_ID: must be an organization id (o-...)")
         regions = frozenset(
             r.strip() for r in source.get("ALLOWED_CONSUMER_REGIONS", "").split(",") if r.strip()
         )
@@ -73,13 +68,41 @@ class OnboardingSettings:
             raise ConfigError(f"invalid function environment: {'; '.join(problems)}")
         return cls(
             config_parameter_prefix=prefix,
-            consumer_events_role_arn=role,
-            consumer_delivery_dead_letter_arn=dead_letters,
+            consumer_organization_id=organization,
             allowed_consumer_regions=regions,
             lease_seconds=int(lease),
             kafka_admin_function_name=source.get("KAFKA_ADMIN_FUNCTION_NAME") or None,
             **values,
         )
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """ConsumerDeliveryFunction's environment."""
+
+    tenant_table_name: str
+    queue_url: str
+    dead_letter_queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DeliverySettings:
+        source = os.environ if env is None else env
+        problems: list[str] = []
+        values: dict[str, str] = {}
+        for name, key in (
+            ("TENANT_TABLE_NAME", "tenant_table_name"),
+            ("DELIVERY_QUEUE_URL", "queue_url"),
+            ("DELIVERY_DEAD_LETTER_QUEUE_URL", "dead_letter_queue_url"),
+        ):
+            value = source.get(name, "")
+            if not value:
+                problems.append(f"{name}: missing")
+            elif name.endswith("_URL") and not QUEUE_URL_RE.fullmatch(value):
+                problems.append(f"{name}: must be an SQS queue URL")
+            values[key] = value
+        if problems:
+            raise ConfigError(f"invalid function environment: {'; '.join(problems)}")
+        return cls(**values)
 
 
 def tenant_table_from_env(env: Mapping[str, str] | None = None) -> str | None:

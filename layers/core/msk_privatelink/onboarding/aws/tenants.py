@@ -31,6 +31,12 @@ TenantState = Literal["PENDING", "ACTIVE", "FAILED", "OFFBOARDING", "OFFBOARDED"
 ADMITTED_STATES: frozenset[str] = frozenset({"PENDING", "ACTIVE"})
 # A new onboarding may start over these.
 RESTARTABLE_STATES: frozenset[str] = frozenset({"FAILED", "OFFBOARDED"})
+# Tenants the cluster's events are delivered to: from registration until
+# offboarding has finished (its request must still reach the consumer).
+SUBSCRIBED_STATES: frozenset[str] = frozenset({"PENDING", "ACTIVE", "OFFBOARDING"})
+# The tenant table's index by consumer account (template.yaml): which
+# clusters an account is a tenant of, without reading every cluster.
+ACCOUNT_INDEX = "byConsumerAccount"
 
 
 class TenantConflictError(TerminalError):
@@ -134,6 +140,24 @@ class TenantRegistry:
         except ClientError as exc:
             raise translate(exc, f"Query {self._table}") from exc
         return tenants
+
+    def subscriptions_of(self, account_id: str) -> dict[str, str]:
+        """Cluster ARN -> state of every tenant item of the account (the
+        account index: eventually consistent, a moment behind a write)."""
+        found: dict[str, str] = {}
+        try:
+            pages = self._db.get_paginator("query").paginate(
+                TableName=self._table,
+                IndexName=ACCOUNT_INDEX,
+                KeyConditionExpression="consumerAccountId = :a",
+                ExpressionAttributeValues={":a": {"S": account_id}},
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    found[item["clusterArn"]["S"]] = item.get("state", {}).get("S", "")
+        except ClientError as exc:
+            raise translate(exc, f"Query {self._table} {ACCOUNT_INDEX}") from exc
+        return found
 
     def register(
         self,
@@ -291,6 +315,16 @@ def create_tenant_table(dynamodb: DynamoDBClient, name: str) -> None:
         AttributeDefinitions=[
             {"AttributeName": "clusterArn", "AttributeType": "S"},
             {"AttributeName": "consumerAccountId", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ACCOUNT_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "consumerAccountId", "KeyType": "HASH"},
+                    {"AttributeName": "clusterArn", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["state"]},
+            }
         ],
         BillingMode="PAY_PER_REQUEST",
     )
