@@ -4,8 +4,11 @@ with the real consumer-sync handler.
 Per consumer account and Region: the consumer bus (policy: the provider
 account only), a rule sending ``source=msk-privatelink`` to the consumer-sync
 function, a rule forwarding ``source=msk-privatelink.consumer`` to the
-provider bus. On the provider bus: the per-tenant rules the onboarding
-workflow creates, and a rule collecting the answers that come back.
+provider bus. On the provider bus: a rule collecting the answers that come
+back and, for a "subscribed" stack, two rules that put the cluster's events
+on its bus, standing in for the delivery function so these suites test the
+consumer alone (the workflow suites and the demo run the real delivery
+function, tests/workflow/test_consumer_delivery.py tests it).
 
 moto cannot invoke a Lambda target from a rule (PutEvents fails), so the
 function's rule targets an SQS queue standing in for it and ``deliver()``
@@ -226,7 +229,7 @@ def add_consumer_stack(
     )
     if not subscribed:
         return ConsumerStack(w, consumer, bus_arn, inbox_url, replies_url)
-    # The onboarding workflow's per-tenant rules on the provider bus.
+    # Stand-ins for the delivery function (see the module docstring).
     provider = w.aws.client("events")
     tenant = f"tenant-{account_id}-{consumer.region}"
     tenant_rules = {

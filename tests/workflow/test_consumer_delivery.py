@@ -501,3 +501,25 @@ def test_a_rule_with_the_legacy_name_but_not_ours_stops_the_tenants_subscribe(
     with pytest.raises(OwnershipConflictError, match="without this project's tags"):
         Subscriptions(provider.clients.events, BUS).remove_legacy(CLUSTER, ACCOUNT, "us-east-1")
     assert provider.clients.events.describe_rule(Name=name, EventBusName=BUS)["Name"] == name
+
+
+def test_docs_scale_states_the_measured_statement_size_and_the_accounts_it_allows(
+    provider: Provider,
+) -> None:
+    from msk_privatelink.kernel.quotas import BY_KEY
+    from msk_privatelink_dev.local.lambdas import REPO_ROOT
+
+    # The provider bus as the stack names it, in the stack's Region.
+    events = provider.clients.events
+    events.create_event_bus(Name="msk-privatelink-msk-privatelink")
+    subscriptions = Subscriptions(events, "msk-privatelink-msk-privatelink")
+    sizes = []
+    for n in range(3):
+        subscriptions.admit(account(n))
+        sizes.append(subscriptions.policy_size())
+    growth = sizes[2] - sizes[1]
+    assert sizes[1] - sizes[0] == growth
+    accounts = BY_KEY["bus_policy_size"].default // growth
+    doc = (REPO_ROOT / "docs" / "scale.md").read_text(encoding="utf-8")
+    assert f"about {growth} characters" in doc
+    assert f"about {accounts} accounts per stack" in doc

@@ -103,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_source(destroy)
     destroy.add_argument("--yes", action="store_true", help="apply; without it, only show the plan")
 
+    from msk_privatelink.cli import migrate
+
+    migrate.configure(
+        sub.add_parser(
+            "migrate-subscriptions",
+            help="move consumer subscriptions made by earlier versions to the delivery function",
+        )
+    )
+
     for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         command: Command = entry.load()
         extra = sub.add_parser(entry.name, help=command.help)
@@ -216,6 +225,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "destroy":
         return _destroy(args)
+    if args.command == "migrate-subscriptions":
+        from msk_privatelink.cli import migrate
+
+        return migrate.run(args, _cluster_region(args.cluster_arn, args.region))
     config, clients = _load(args)
     if args.command == "status":
         from msk_privatelink.cli.status import render_status_document, status_of

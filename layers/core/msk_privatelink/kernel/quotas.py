@@ -81,7 +81,8 @@ QUOTAS: tuple[Quota, ...] = (
         300,
         True,
         EVENTBRIDGE_PAGE,
-        "provider bus: one per (cluster, consumer account, Region), plus the stack's own",
+        "provider bus: the stack's own rules only, whatever the clusters and tenants "
+        "(one rule and a delivery function carry every tenant's events)",
     ),
     Quota(
         "bus_policy_size",
@@ -89,7 +90,8 @@ QUOTAS: tuple[Quota, ...] = (
         10240,
         True,
         EVENTBRIDGE_PAGE,
-        "provider bus policy: one statement per (cluster, consumer account)",
+        "provider bus policy: one statement per consumer account (about 237 characters), "
+        "or one for the consumers' organization (ConsumerOrganizationId)",
     ),
 )
 

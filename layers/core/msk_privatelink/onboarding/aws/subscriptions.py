@@ -10,8 +10,8 @@ Guide, "Permissions for event buses"), so the policy names:
   when the stack is given one: any number of accounts, nothing per tenant; or
 - each consumer account once (``mpl-account-<id>``), shared by every cluster
   and Region the account consumes, removed when its last subscription goes.
-  About 150 characters each, so the policy's 10,240 characters (adjustable)
-  admit about 65 accounts; the refusal names the quota and the way out.
+  About 237 characters each, so the policy's 10,240 characters (adjustable)
+  admit about 43 accounts; the refusal names the quota and the ways out.
 
 Either way the policy only admits: a reply is acted on only when the
 account EventBridge stamps on it is the tenant it speaks for, and that
@@ -116,7 +116,7 @@ class Subscriptions:
                 raise QuotaExceededError(
                     f"cannot admit account {account_id} on {self._bus}: its policy is at the "
                     "quota on EventBridge event bus policy size (10,240 characters by "
-                    "default, adjustable; about 65 accounts at one statement each). Deploy "
+                    "default, adjustable; about 43 accounts at one statement each). Deploy "
                     "the stack with ConsumerOrganizationId to admit the consumers' "
                     "organization in one statement, or raise the quota in Service Quotas"
                 ) from exc
@@ -166,11 +166,9 @@ class Subscriptions:
         statement = sid if self._remove_statement(sid) else None
         return rule, statement
 
-    def migrate_legacy(self, cluster_arn: str) -> MigrationReport:
-        """Move every earlier subscription of the cluster to this shape: each
-        tenant's account is admitted before its rule and statement go, so a
-        tenant is never without a way back; a re-run finds nothing to do."""
-        report = MigrationReport()
+    def legacy_subscriptions(self, cluster_arn: str) -> list[tuple[str, str]]:
+        """(account, Region) of every earlier per-tenant rule of the cluster
+        that carries this project's tags."""
         prefix = f"mpl-{cluster_token(cluster_arn)}-"
         try:
             pages = self._events.get_paginator("list_rules").paginate(
@@ -188,7 +186,16 @@ class Subscriptions:
             if tags is None or not is_owned(tags, cluster_arn):
                 continue
             tenants.add((match["account"], match["region"]))
-        for account_id, region in sorted(tenants):
+        return sorted(tenants)
+
+    def migrate_legacy(self, cluster_arn: str) -> MigrationReport:
+        """Move every earlier subscription of the cluster to this shape: each
+        tenant's account is admitted before its rule and statement go, so a
+        tenant is never without a way back; a re-run finds nothing to do."""
+        report = MigrationReport()
+        prefix = f"mpl-{cluster_token(cluster_arn)}-"
+        tenants = self.legacy_subscriptions(cluster_arn)
+        for account_id, region in tenants:
             self.admit(account_id)
             report.accounts_admitted.append(account_id)
             rule, statement = self.remove_legacy(cluster_arn, account_id, region)
