@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import detection
+from bench import detection, tenants
 from bench.imports import HANDLER_FILES, HandlerImport, measure_imports
 from bench.report import render_markdown, results_document
 from bench.scenarios import (
@@ -89,6 +89,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip-detection",
         action="store_true",
         help="no change-detector against full-reconcile comparison",
+    )
+    parser.add_argument(
+        "--skip-tenants",
+        action="store_true",
+        help="no tenants-at-scale rows (the longest part: 100 onboardings through the workflow)",
     )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target fails or cannot be measured"
@@ -177,16 +182,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_detection:
         counts = detection.QUICK_CLUSTER_COUNTS if args.quick else detection.CLUSTER_COUNTS
         approaches = detection.measure_all(counts, _progress)
+    tenant_rows: list[tenants.TenantRow] = []
+    if not args.skip_tenants:
+        if args.quick:
+            tenant_rows = tenants.measure(
+                tenants.QUICK_TENANT_COUNTS, _progress, workflow_tenants=10
+            )
+        else:
+            tenant_rows = tenants.measure(tenants.TENANT_COUNTS, _progress)
     targets: list[TargetResult] = [*reconcile_targets(results), *import_targets(handlers)]
 
     document = results_document(results, handlers, targets, meta)
     document["detection"] = [a.to_dict() for a in approaches]
+    document["tenants"] = [r.to_dict() for r in tenant_rows]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
     markdown = render_markdown(results, handlers, targets, meta)
     if approaches:
         markdown = "\n".join([markdown.rstrip(), "", *detection.render(approaches)])
+    if tenant_rows:
+        markdown = "\n".join([markdown.rstrip(), "", *tenants.render(tenant_rows)])
     print(markdown)
     print(f"\nResults: {args.output}")
     if args.docs is not None:

@@ -59,10 +59,14 @@ nothing).
 CONSUMER_INTRO = f"""## Events between accounts
 
 The provider and each consumer account talk through event buses only; no
-role is assumed across accounts. A per-tenant rule on the provider bus sends
-the cluster's `BrokerEndpointsChanged` and the `Consumer*Requested` events for
-that account to the consumer's bus (`msk-privatelink-consumer` by default),
-whose policy admits `events:PutEvents` from the provider account only. The
+role is assumed across accounts. One rule on the provider bus
+(`ConsumerDeliveryRule`) hands the provider's events for consumers to
+`ConsumerDeliveryFunction`, which puts the cluster's `BrokerEndpointsChanged`
+on every subscribed tenant's bus and each `Consumer*Requested` event on the
+bus of the account it names (`msk-privatelink-consumer` by default), whose
+policy admits `events:PutEvents` from the provider account only. The event a
+consumer receives has the same `source`, `detail-type` and `detail`, and
+`account` is the provider account. The
 consumer stack's consumer-sync function answers on its own bus with
 `source: {CONSUMER_EVENT_SOURCE}`; a rule of the consumer stack forwards
 those answers to the provider bus. See [consumer.md](consumer.md).
