@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 TAG_CONSUMER_ACCOUNT = "msk-privatelink:consumer-account"
 ORGANIZATION_STATEMENT_ID = "mpl-organization"
-ORGANIZATION_ID_RE = re.compile(r"o-[a-z0-9]{10,32}")
 ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 # What follows "mpl-<cluster token>-" in an earlier version's rule name.
 LEGACY_RULE_SUFFIX_RE = re.compile(r"(?P<account>[0-9]{12})-(?P<region>[a-z]{2}(-[a-z]+)+-[0-9])")
