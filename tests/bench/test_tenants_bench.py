@@ -27,6 +27,7 @@ def test_the_provider_bus_does_not_grow_with_tenants(rows: list[tenants.TenantRo
     # Without an organization: one statement (about 237 characters) per account.
     growth = large.policy_chars_per_account - small.policy_chars_per_account
     assert growth == 237 * (large.tenants - small.tenants)
+    assert small.statement_chars == large.statement_chars == 237
 
 
 def test_delivery_is_one_put_events_per_ten_tenants(rows: list[tenants.TenantRow]) -> None:
@@ -51,3 +52,4 @@ def test_the_report_states_the_quota_and_the_way_out(rows: list[tenants.TenantRo
     text = "\n".join(tenants.render(rows))
     assert "ConsumerOrganizationId" in text
     assert "10,240" in text
+    assert "about 43 accounts" in text
