@@ -380,12 +380,13 @@ def render(rows: Sequence[TenantRow]) -> list[str]:
         "statement per account it is full at about "
         f"{quota // max(1, rows[-1].statement_chars if rows else 1)} accounts, so a "
         "platform with more consumer accounts deploys with ConsumerOrganizationId. "
-        "The delivery function makes one PutEvents call per ten tenants of the cluster; acceptance calls are "
-        "the callback accepting the connections each onboarded consumer's stack reports "
-        "for the new brokers (per tenant by nature: each tenant has its own endpoints). "
-        "The reconciler's tenant calls are one Query of the tenant table and one grant "
-        f"per new endpoint service ({', '.join(TENANT_OPERATIONS)}); its other calls read "
-        "and build the NLB layer and vary with what a run finds, not with tenants.",
+        "The delivery function makes one PutEvents call per ten tenants of the "
+        "cluster; acceptance calls are the callback accepting the connections each "
+        "onboarded consumer's stack reports for the new brokers (per tenant by "
+        "nature: each tenant has its own endpoints). The reconciler's tenant calls "
+        "are one Query of the tenant table and one grant per new endpoint service "
+        f"({', '.join(TENANT_OPERATIONS)}); its other calls read and build the NLB "
+        "layer and vary with what a run finds, not with tenants.",
     ]
     return lines
 
