@@ -372,7 +372,7 @@ def render(rows: Sequence[TenantRow]) -> list[str]:
             f"({r.reconcile_tenant_calls}) | "
             f"{sum(r.delivery_calls.values())} ({r.delivery_calls.get('PutEvents', 0)}) | "
             f"{sum(r.acceptance_calls.values())} | "
-            f"{r.per_onboarding:.1f} |"
+            f"{f'{r.per_onboarding:.1f}' if r.onboardings else '-'} |"
         )
     lines += [
         "",
