@@ -127,21 +127,20 @@ class Subscriptions:
         self._remove_statement(account_statement_id(account_id))
 
     def statement_ids(self) -> set[str]:
-        try:
-            policy = self._events.describe_event_bus(Name=self._bus).get("Policy")
-        except ClientError as exc:
-            raise translate(exc, f"DescribeEventBus {self._bus}") from exc
+        policy = self._policy()
         if not policy:
             return set()
         return {str(s.get("Sid", "")) for s in json.loads(policy).get("Statement", [])}
 
     def policy_size(self) -> int:
         """The bus policy's length in characters, as the quota counts it."""
+        return len(self._policy())
+
+    def _policy(self) -> str:
         try:
-            policy = self._events.describe_event_bus(Name=self._bus).get("Policy")
+            return self._events.describe_event_bus(Name=self._bus).get("Policy") or ""
         except ClientError as exc:
             raise translate(exc, f"DescribeEventBus {self._bus}") from exc
-        return len(policy or "")
 
     def _remove_statement(self, sid: str) -> bool:
         if sid not in self.statement_ids():
