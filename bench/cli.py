@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import detection, tenants
+from bench import broker_scale, detection, tenants
 from bench.imports import HANDLER_FILES, HandlerImport, measure_imports
 from bench.report import render_markdown, results_document
 from bench.scenarios import (
@@ -94,6 +94,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip-tenants",
         action="store_true",
         help="no tenants-at-scale rows (the longest part: 100 onboardings through the workflow)",
+    )
+    parser.add_argument(
+        "--skip-broker-scale",
+        action="store_true",
+        help="no 60/120/180-broker rows at AWS's default quotas",
     )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a target fails or cannot be measured"
@@ -190,17 +195,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             tenant_rows = tenants.measure(tenants.TENANT_COUNTS, _progress)
+    scale_rows: list[broker_scale.ScaleRow] = []
+    if not args.skip_broker_scale:
+        counts = broker_scale.QUICK_BROKER_COUNTS if args.quick else broker_scale.BROKER_COUNTS
+        scale_rows = broker_scale.measure(counts, _progress)
     targets: list[TargetResult] = [*reconcile_targets(results), *import_targets(handlers)]
 
     document = results_document(results, handlers, targets, meta)
     document["detection"] = [a.to_dict() for a in approaches]
     document["tenants"] = [r.to_dict() for r in tenant_rows]
+    document["broker_scale"] = [r.to_dict() for r in scale_rows]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
     markdown = render_markdown(results, handlers, targets, meta)
     if approaches:
         markdown = "\n".join([markdown.rstrip(), "", *detection.render(approaches)])
+    if scale_rows:
+        markdown = "\n".join([markdown.rstrip(), "", *broker_scale.render(scale_rows)])
     if tenant_rows:
         markdown = "\n".join([markdown.rstrip(), "", *tenants.render(tenant_rows)])
     print(markdown)

@@ -9,12 +9,15 @@ no-op scenario repeats on one.
 Wall time and memory are measured in separate runs: tracemalloc slows
 allocation-heavy code down several times, so a timed run never traces.
 
-Each pattern runs as one or more `Variant`s (a configuration). shared-nlb
-puts every broker's listener on one load balancer, so a cluster whose
-listeners exceed the listener quota is not measured: the bench predicts it
-from the design (per scheme one listener per broker plus the bootstrap one),
-asks the reconciler once and records its refusal, which must come before any
-write. A variant with a raised quota measures those clusters in extra rows.
+Each pattern runs as one or more `Variant`s (a configuration and the
+account's "Network Load Balancers per Region" quota, which the embedded AWS
+answers and enforces). nlb-per-broker needs a load balancer per broker, so a
+cluster with more brokers than the quota allows is not measured: the bench
+predicts it, asks the reconciler once and records its refusal, which must
+come before any write and name the quota. A variant in an account with the
+(adjustable) quota raised measures those clusters in extra rows. shared-nlb
+spreads brokers over shards of at most 50 listeners and needs one load
+balancer per shard.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.errors import QuotaExceededError
+from msk_privatelink.reconcile.config import LISTENERS_PER_NLB
 from msk_privatelink.reconcile.reconciler import Reconciler
+from msk_privatelink.reconcile.shards import capacity_for
 from msk_privatelink_dev.embedded import EmbeddedAws
 from tests.integration.harness import World, create_world, is_mutating
 
 Scenario = Literal["create", "noop", "ip_change", "scale_out", "scale_in"]
-# refused: more brokers than the shared load balancer's listener quota allows,
-# and the reconciler said so before any write, as the bench predicted. A
-# refusal the bench did not predict is a `reconcile` error.
+# refused: more load balancers than the account's quota allows, and the
+# reconciler said so before any write, as the bench predicted. A refusal the
+# bench did not predict is a `reconcile` error.
 ErrorStage = Literal["not_applicable", "refused", "setup", "reconcile"]
 
 SCENARIOS: tuple[Scenario, ...] = ("create", "noop", "ip_change", "scale_out", "scale_in")
@@ -68,30 +73,34 @@ PUBLISHER_WRITES: tuple[str, ...] = (
     "UpdateItem:brokers",
 )
 MIB = 1024 * 1024
-# ELBv2's default "listeners per Network Load Balancer" quota, the config's default.
-DEFAULT_LISTENER_QUOTA = 50
-RAISED_LISTENER_QUOTA = 100
+# "Network Load Balancers per Region": AWS's default, and a raised value.
+DEFAULT_NLB_QUOTA = 50
+RAISED_NLB_QUOTA = 200
 
 
-def listeners_needed(brokers: int, schemes: int = len(AUTH)) -> int:
-    """shared-nlb's listeners per the design: per scheme one per broker plus bootstrap."""
-    return schemes * (brokers + 1)
+def load_balancers_needed(pattern: str, brokers: int, schemes: int = len(AUTH)) -> int:
+    """Load balancers per the design: one per broker, or one per shared-nlb shard."""
+    if pattern != "shared-nlb":
+        return brokers
+    return -(-brokers // capacity_for(LISTENERS_PER_NLB, schemes))
 
 
 @dataclass(frozen=True)
 class Variant:
     """A pattern and the configuration the bench runs it with.
 
-    `name` labels the rows and keys results.json. An `over_default_quota_only`
-    variant adds rows only for broker counts that the default listener quota
-    refuses: it measures what a raised quota would cost, and continues the
-    variant named by `extends` (for the no-op time scaling target).
+    `name` labels the rows and keys results.json. `nlb_quota` is the
+    account's "Network Load Balancers per Region". An `over_default_quota_only`
+    variant adds rows only for broker counts that the default quota refuses:
+    it measures what a raised quota costs, and continues the variant named by
+    `extends` (for the no-op time scaling target).
     """
 
     name: str
     pattern: str
     description: str
     overrides: tuple[tuple[str, Any], ...] = ()
+    nlb_quota: int = DEFAULT_NLB_QUOTA
     over_default_quota_only: bool = False
     extends: str | None = None
 
@@ -102,32 +111,41 @@ class Variant:
             **dict(self.overrides),
         }
 
-    @property
-    def listener_quota(self) -> int | None:
-        """The configuration's listener quota; None where no listener is shared."""
-        if self.pattern != "shared-nlb":
-            return None
-        shared: dict[str, Any] = dict(self.overrides).get("shared_nlb", {})
-        return int(shared.get("listener_quota", DEFAULT_LISTENER_QUOTA))
+    def needed(self, brokers: int) -> int:
+        return load_balancers_needed(self.pattern, brokers)
 
     def over_quota(self, brokers: int) -> bool:
-        quota = self.listener_quota
-        return quota is not None and listeners_needed(brokers) > quota
+        return self.needed(brokers) > self.nlb_quota
 
     def runs(self, brokers: int) -> bool:
         if not self.over_default_quota_only:
             return True
-        return listeners_needed(brokers) > DEFAULT_LISTENER_QUOTA and not self.over_quota(brokers)
+        return self.needed(brokers) > DEFAULT_NLB_QUOTA and not self.over_quota(brokers)
 
 
 _NOT_ADVERTISED: tuple[tuple[str, Any], ...] = (("advertised_listeners", {"mode": "none"}),)
 VARIANTS: tuple[Variant, ...] = (
-    Variant("nlb-per-broker", "nlb-per-broker", "default configuration"),
+    Variant(
+        "nlb-per-broker",
+        "nlb-per-broker",
+        f"default configuration, AWS's default quota of {DEFAULT_NLB_QUOTA} Network Load "
+        "Balancers per Region",
+    ),
+    Variant(
+        f"nlb-per-broker, NLB quota {RAISED_NLB_QUOTA}",
+        "nlb-per-broker",
+        f"as nlb-per-broker in an account whose (adjustable) Network Load Balancers per "
+        f"Region quota is raised to {RAISED_NLB_QUOTA}: extra rows, only for the clusters "
+        f"the default {DEFAULT_NLB_QUOTA} refuses",
+        nlb_quota=RAISED_NLB_QUOTA,
+        over_default_quota_only=True,
+        extends="nlb-per-broker",
+    ),
     Variant(
         "shared-nlb",
         "shared-nlb",
-        f"advertised_listeners.mode none, default listener_quota {DEFAULT_LISTENER_QUOTA} "
-        f"({DEFAULT_LISTENER_QUOTA - 1} brokers with one auth scheme), provider zone on",
+        f"advertised_listeners.mode none, one auth scheme: {capacity_for(LISTENERS_PER_NLB, 1)} "
+        "brokers per load balancer (shard), provider zone on",
         _NOT_ADVERTISED,
     ),
     Variant(
@@ -137,15 +155,6 @@ VARIANTS: tuple[Variant, ...] = (
         "custom.advertised.listeners in a cluster configuration of ours (the embedded MSK "
         "finishes UpdateClusterConfiguration at once)",
         (("advertised_listeners", {"mode": "msk-configuration"}),),
-    ),
-    Variant(
-        f"shared-nlb, listener_quota {RAISED_LISTENER_QUOTA}",
-        "shared-nlb",
-        f"as shared-nlb with listener_quota {RAISED_LISTENER_QUOTA} (hypothetical: AWS does "
-        "not raise the 50 listeners per NLB): extra rows, only for the clusters 50 refuses",
-        (*_NOT_ADVERTISED, ("shared_nlb", {"listener_quota": RAISED_LISTENER_QUOTA})),
-        over_default_quota_only=True,
-        extends="shared-nlb",
     ),
 )
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
@@ -330,6 +339,7 @@ def _staged(variant: Variant, brokers: int, scenario: Scenario) -> Iterator[_Sta
             f"in each of the {SUBNETS} client subnets"
         )
     with EmbeddedAws() as aws:
+        aws.set_elb_limit("network-load-balancers", variant.nlb_quota)
         world = create_world(
             aws, brokers=brokers, auth=AUTH, config_overrides=variant.config_overrides()
         )
@@ -380,14 +390,15 @@ def _measure(stage: _Stage, *, memory: bool) -> Sample:
 
 
 def refusal(variant: Variant, brokers: int) -> ScenarioError:
-    """What the reconciler says about a cluster over the listener quota.
+    """What the reconciler says about a cluster over the account's NLB quota.
 
-    `refused` only when it raises the configuration error before any write;
-    anything else (going ahead, writing first, another error) is a
-    `reconcile` error of the row.
+    `refused` only when it raises the quota error before any write; anything
+    else (going ahead, writing first, another error) is a `reconcile` error
+    of the row.
     """
-    needed, quota = listeners_needed(brokers), variant.listener_quota
+    needed, quota = variant.needed(brokers), variant.nlb_quota
     with EmbeddedAws() as aws:
+        aws.set_elb_limit("network-load-balancers", quota)
         world = create_world(
             aws, brokers=brokers, auth=AUTH, config_overrides=variant.config_overrides()
         )
@@ -395,13 +406,13 @@ def refusal(variant: Variant, brokers: int) -> ScenarioError:
         world.counter.reset()
         try:
             outcome = reconciler.reconcile(world.config)
-        except ConfigError as exc:
+        except QuotaExceededError as exc:
             writes = world.counter.writes.total()
             if writes:
                 return ScenarioError("reconcile", f"refused only after {writes} writes: {exc}")
             return ScenarioError(
                 "refused",
-                f"exceeds the listener quota ({needed} listeners > {quota}); "
+                f"exceeds Network Load Balancers per Region ({needed} > {quota}); "
                 "the reconciler refuses before any write",
                 detail=str(exc),
             )
@@ -409,8 +420,8 @@ def refusal(variant: Variant, brokers: int) -> ScenarioError:
             return ScenarioError("reconcile", f"{type(exc).__name__}: {exc}")
     return ScenarioError(
         "reconcile",
-        f"{needed} listeners > quota {quota}, yet the reconcile ended {outcome.status!r} "
-        "instead of refusing",
+        f"{needed} load balancers > quota {quota}, yet the reconcile ended "
+        f"{outcome.status!r} instead of refusing",
     )
 
 

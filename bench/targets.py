@@ -4,8 +4,8 @@
 measurement could not be made (the scenario's set-up or reconcile raised) and
 counts as a failure for `--check`; `skipped` means the run did not include
 what the target compares (a `--quick` run has no 60-broker cluster) or the
-cluster is over the listener quota, refused as predicted (that refusal has a
-target of its own).
+cluster is over the account's load balancer quota, refused as predicted
+(that refusal has a target of its own).
 
 The expected write counts follow the design, per pattern:
 
@@ -36,7 +36,6 @@ from bench.scenarios import (
     SCALE_STEP,
     Scenario,
     ScenarioResult,
-    listeners_needed,
 )
 
 Status = Literal["pass", "fail", "error", "skipped"]
@@ -314,13 +313,13 @@ def scale_out_target(result: ScenarioResult, create: ScenarioResult | None) -> T
 
 
 def quota_refusal_target(result: ScenarioResult) -> TargetResult:
-    """A cluster over the listener quota: refused before any write, as predicted."""
+    """A cluster over the account's NLB quota: refused before any write, as predicted."""
     brokers = result.brokers
     key = target_key("quota-refusal", result.name, brokers)
-    name = "over the listener quota: refused before any write"
-    needed = listeners_needed(brokers)
-    quota = result.variant.listener_quota
-    limit = f"ConfigError before any write ({needed} listeners > quota {quota})"
+    name = "over the NLB quota: refused before any write"
+    needed = result.variant.needed(brokers)
+    quota = result.variant.nlb_quota
+    limit = f"QuotaExceededError before any write ({needed} load balancers > quota {quota})"
     error = result.error
     if error is None:
         return TargetResult(key, name, _subject(result), "not refused", limit, "fail")
@@ -339,9 +338,9 @@ def quota_refusal_target(result: ScenarioResult) -> TargetResult:
 def noop_scaling_target(results: Sequence[ScenarioResult], name: str) -> TargetResult:
     """No-op time at 60 vs 3 brokers within one variant.
 
-    A variant that only adds the clusters over the default listener quota
-    takes its small side from the variant it extends: the quota is a
-    validation limit, it changes nothing that a reconcile reads or writes.
+    A variant that only adds the clusters over the default NLB quota takes
+    its small side from the variant it extends: the quota changes nothing
+    that a reconcile reads or writes below it.
     """
     key = f"noop-scaling/{name}"
     title = f"no-op time: {SCALING_LARGE} brokers <= {SCALING_FACTOR:g} x {SCALING_SMALL} brokers"

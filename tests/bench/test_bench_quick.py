@@ -34,12 +34,12 @@ SHARED_BROKERS = 3
 # per-broker writes; shared-nlb's is stated by the design and needs no create.
 PER_BROKER_SCENARIOS: tuple[Scenario, ...] = ("create", "noop", "ip_change", "scale_out")
 SHARED_SCENARIOS: tuple[Scenario, ...] = ("noop", "ip_change", "scale_out")
-# shared-nlb with a quota three brokers and their bootstrap listener exceed.
+# nlb-per-broker in an account whose NLB quota three brokers exceed.
 TIGHT_QUOTA = Variant(
-    "shared-nlb, listener_quota 3",
-    "shared-nlb",
+    "nlb-per-broker, NLB quota 2",
+    "nlb-per-broker",
     "a quota below what 3 brokers need",
-    (*SHARED.overrides, ("shared_nlb", {"listener_quota": 3})),
+    nlb_quota=2,
 )
 
 
@@ -123,7 +123,7 @@ def test_shared_nlb_scale_out_writes_only_the_new_brokers_listeners_and_groups(
     check(shared_targets, "scale-out-writes", name, SHARED_BROKERS)
 
 
-def test_over_the_listener_quota_the_reconciler_refuses_before_any_write() -> None:
+def test_over_the_nlb_quota_the_reconciler_refuses_before_any_write() -> None:
     results = run_all(
         variants=(TIGHT_QUOTA,), brokers=(3,), scenarios=("noop",), repeat=1, memory=False
     )
@@ -131,7 +131,8 @@ def test_over_the_listener_quota_the_reconciler_refuses_before_any_write() -> No
     (result,) = results
     assert result.error is not None
     assert result.error.stage == "refused", result.error
-    assert "4 listeners" in result.error.detail
+    assert "'Network Load Balancers per Region' is 2" in result.error.detail
+    assert "needs 3" in result.error.detail
     targets = {t.key: t for t in reconcile_targets(results)}
     check(targets, "quota-refusal", TIGHT_QUOTA.name, 3)
     assert targets[target_key("noop-writes", TIGHT_QUOTA.name, 3)].status == "skipped"

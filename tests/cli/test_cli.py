@@ -789,9 +789,11 @@ def test_status_works_when_no_plan_can_be_made(
             "shared_nlb": {"listener_quota": 4},
         },
     )
-    assert cli("apply", "--config", str(config)).code == 0
-    # Six brokers need 7 listeners: plan and apply refuse, status still shows.
     w.aws.msk.scale(w.cluster_arn, 6)
+    assert cli("apply", "--config", str(config)).code == 0  # 3 brokers per load balancer
+    # Dropping listener_quota would move brokers 4-6 to the first load
+    # balancer: plan and apply refuse, status still shows.
+    config.write_text(config.read_text().replace("listener_quota: 4", "max_brokers: 60"))
     assert cli("plan", "--config", str(config)).code != 0
 
     run = cli("status", "--config", str(config), "--output", "json")
@@ -799,10 +801,10 @@ def test_status_works_when_no_plan_can_be_made(
     assert run.code == 0, run.err
     status = json.loads(run.out)
     assert len(status["brokers"]) == 6
-    assert "needs 7 listeners" in status["plan_error"]
+    assert "would move 3 broker(s)" in status["plan_error"]
     assert status["pending_changes"] is None
-    served = {b["broker_id"] for b in status["brokers"] if b["listeners"]}
-    assert served == {1, 2, 3}
+    assert {len(b["load_balancers"]) for b in status["brokers"]} == {1}
+    assert len({lb["name"] for lb in status["load_balancers"]}) == 2
     table = cli("status", "--config", str(config))
     assert "No plan can be made: " in table.out
 

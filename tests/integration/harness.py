@@ -280,10 +280,15 @@ def create_world(
     brokers: int = 3,
     auth: tuple[str, ...] = ("iam",),
     config_overrides: dict[str, Any] | None = None,
+    client_broker: str = "TLS",
 ) -> World:
     network = aws.create_network(subnet_count=3)
     arn = aws.msk.create_cluster(
-        "demo-cluster", list(network.subnet_ids), broker_count=brokers, auth=auth
+        "demo-cluster",
+        list(network.subnet_ids),
+        broker_count=brokers,
+        auth=auth,
+        client_broker=client_broker,
     )
     document: dict[str, Any] = {"cluster_arn": arn}
     document.update(config_overrides or {})

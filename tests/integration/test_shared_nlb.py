@@ -277,7 +277,7 @@ def test_scale_in_beyond_the_removal_ratio_is_withheld(w: World) -> None:
 @pytest.mark.parametrize(
     ("shared_nlb", "message"),
     [
-        ({"listener_quota": 6}, "needs 8 listeners (2 auth scheme(s) x (3 brokers + 1"),
+        ({"listener_quota": 6}, "listener_quota 6 leaves no listener for a broker"),
         ({"port_bases": {"tls": 9001}}, "port 9002: broker 2 sasl_iam and broker 1 tls"),
         ({"bootstrap_ports": {"tls": 8442}}, "port 8442: bootstrap_ports.tls and broker 2 tls"),
         ({"port_bases": {"tls": 65534}}, "out of range"),
@@ -288,8 +288,8 @@ def test_port_problems_are_refused_before_any_write(
 ) -> None:
     document = {**to_data(w.config), "shared_nlb": shared_nlb}
 
-    # Port clashes are refused when the document is loaded, for every broker
-    # id the cluster can reach; the listener count when a plan needs more.
+    # Port clashes and shards that cannot hold a broker are refused when the
+    # document is loaded, for every broker id up to max_brokers.
     with pytest.raises(ConfigError, match="shared-nlb") as refused:
         w.reconcile(parse_config(document, "the document"))
 

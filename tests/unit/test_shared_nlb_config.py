@@ -10,7 +10,7 @@ from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.models import AuthScheme
 from msk_privatelink.kernel.records import parse
 from msk_privatelink.reconcile.config import SharedNlbConfig, dump_config, parse_config
-from msk_privatelink.reconcile.ports import check_ports, listener_count
+from msk_privatelink.reconcile.ports import check_ports
 from tests.factories import CLUSTER_ARN, config
 
 SCRAM_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_admin-AbC123"
@@ -38,13 +38,12 @@ def test_one_port_base_can_move_alone() -> None:
     assert cfg.shared_nlb.broker_port(AuthScheme.SASL_IAM, 3) == 9003
 
 
-def test_the_defaults_never_collide_within_the_default_quota() -> None:
+def test_the_defaults_never_collide_up_to_msks_default_broker_quota() -> None:
     shared = config(pattern="shared-nlb").shared_nlb
-    # 4 schemes x (11 brokers + 1) = 48 listeners, the most that fits in 50.
-    check_ports(shared, tuple(AuthScheme), range(1, 12))
-    # One scheme, the most brokers the quota allows.
-    for scheme in AuthScheme:
-        check_ports(shared, (scheme,), range(1, 50))
+    # MSK's default "Brokers per cluster" for KRaft clusters; the defaults
+    # stay clear of the bootstrap ports up to broker 91.
+    assert shared.max_brokers == 60
+    check_ports(shared, tuple(AuthScheme), range(1, 92))
 
 
 @pytest.mark.parametrize(
@@ -113,14 +112,6 @@ def test_broker_override_with_scram_admin() -> None:
     assert cfg.advertised_listeners.admin_auth is AuthScheme.SASL_SCRAM
 
 
-def test_quota_counts_every_broker_and_the_bootstrap_listener() -> None:
-    shared = config(pattern="shared-nlb", shared_nlb={"listener_quota": 8}).shared_nlb
-    assert listener_count(2, 3) == 8
-    check_ports(shared, (AuthScheme.TLS, AuthScheme.SASL_IAM), (1, 2, 3))
-    with pytest.raises(ConfigError, match=r"needs 10 listeners .* shared_nlb.listener_quota is 8"):
-        check_ports(shared, (AuthScheme.TLS, AuthScheme.SASL_IAM), (1, 2, 3, 4))
-
-
 def test_collisions_name_both_users_of_the_port() -> None:
     shared = parse(SharedNlbConfig, {"port_bases": {"tls": 9090}})
     with pytest.raises(ConfigError, match=r"port 9094: bootstrap_ports.tls and broker 4 tls"):
@@ -152,18 +143,6 @@ def test_ports_past_65535_are_refused() -> None:
         )
 
 
-def test_over_the_listener_limit_the_refusal_names_ways_out_not_a_quota_raise() -> None:
-    # AWS allows 50 listeners per Network Load Balancer and does not raise it.
-    with pytest.raises(ConfigError) as refused:
-        check_ports(SharedNlbConfig(), [AuthScheme.SASL_IAM], range(1, 61))
-
-    text = str(refused.value)
-    assert "needs 61 listeners" in text
-    assert "does not raise" in text
-    assert "nlb-per-broker" in text
-    assert "raise the" not in text
-
-
 def test_a_port_clash_at_a_later_broker_id_is_refused_when_the_document_is_loaded() -> None:
     # With 3 brokers nothing clashes; broker 6 (after a scale-out) would take
     # the bootstrap port. Found now, not mid-incident at the scale-out.
@@ -179,7 +158,7 @@ def test_a_port_clash_at_a_later_broker_id_is_refused_when_the_document_is_loade
 
     text = str(refused.value)
     assert "port 9006: bootstrap_ports.sasl_iam and broker 6 sasl_iam" in text
-    assert "checked for broker ids 1..49" in text
+    assert "checked for broker ids 1..60, shared_nlb.max_brokers" in text
 
 
 def test_the_default_ports_hold_for_every_reachable_broker_id() -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from msgspec.structs import replace
 
-from msk_privatelink.kernel.errors import ConfigError, UnsupportedClusterError
+from msk_privatelink.kernel.errors import UnsupportedClusterError
 from msk_privatelink.kernel.models import AuthScheme, Broker
 from msk_privatelink.kernel.naming import (
     MAX_ELB_NAME,
@@ -138,11 +138,14 @@ def test_brokers_announced_by_the_operation_get_empty_groups_and_listeners() -> 
     assert len(desired.records) == 3
 
 
-def test_the_quota_counts_prepared_brokers() -> None:
-    cfg = config(pattern="shared-nlb", shared_nlb={"listener_quota": 5})
-    build_desired(cfg, inventory())  # 1 x (3 + 1) = 4
-    with pytest.raises(ConfigError, match="needs 7 listeners"):
-        build_desired(cfg, dataclasses.replace(inventory(state="UPDATING"), target_broker_count=6))
+def test_prepared_brokers_get_their_shard_before_they_are_listed() -> None:
+    cfg = config(pattern="shared-nlb", auth_schemes=["sasl_iam"], shared_nlb={"listener_quota": 5})
+    assert len(build_desired(cfg, inventory()).load_balancers) == 1  # 4 brokers per shard
+    growing = dataclasses.replace(inventory(state="UPDATING"), target_broker_count=6)
+    desired = build_desired(cfg, growing)
+    second = shared_load_balancer_name(CLUSTER_ARN, 1)
+    assert sorted(desired.load_balancers) == sorted([LB, second])
+    assert desired.listeners[f"{second}:{9000 + 5}"].broker_id == 5
 
 
 def test_a_foreign_zone_for_the_domain_stops_every_dns_change() -> None:

@@ -18,6 +18,7 @@ import boto3
 from msk_privatelink_dev.embedded import (
     ec2_client_tokens,
     elb_arns,
+    elb_limits,
     event_bus_routing,
     inprocess,
     vpce_connections,
@@ -87,6 +88,8 @@ class EmbeddedAws:
             from moto import mock_aws
 
             elb_arns.install()
+            elb_limits.install()
+            elb_limits.reset()
             event_bus_routing.install()
             self.client_tokens.clear()
             self.client_tokens.activate()
@@ -125,6 +128,10 @@ class EmbeddedAws:
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
         return self.session().client(service_name, **kwargs)  # type: ignore[call-overload]
+
+    def set_elb_limit(self, name: str, value: int, region: str | None = None) -> None:
+        """Give this account an Elastic Load Balancing quota other than AWS's default."""
+        elb_limits.set_limit(self.account_id, region or self.region, name, value)
 
     def create_network(self, cidr: str = "10.0.0.0/16", subnet_count: int = 3) -> Network:
         """A VPC with `subnet_count` subnets, each in its own Availability Zone."""

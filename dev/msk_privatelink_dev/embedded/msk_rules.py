@@ -63,11 +63,12 @@ def _offset_from_token(token: str | None) -> int:
 MAX_BROKERS_PER_CLUSTER = 90
 
 
-def check_broker_count(count: int, subnet_count: int, parameter: str) -> None:
-    if count > MAX_BROKERS_PER_CLUSTER:
+def check_broker_count(
+    count: int, subnet_count: int, parameter: str, quota: int = MAX_BROKERS_PER_CLUSTER
+) -> None:
+    if count > quota:
         raise bad_request(
-            f"The number of broker nodes exceeds the quota of {MAX_BROKERS_PER_CLUSTER} "
-            "per cluster.",
+            f"The number of broker nodes exceeds the quota of {quota} per cluster.",
             invalid_parameter=parameter,
         )
     if count < subnet_count or count % subnet_count:

@@ -51,6 +51,7 @@ from msk_privatelink_dev.embedded.msk_contract import (
 from msk_privatelink_dev.embedded.msk_operations import ClusterOperation
 from msk_privatelink_dev.embedded.msk_rules import (
     AUTH_PATHS,
+    MAX_BROKERS_PER_CLUSTER,
     OPEN_MONITORING_OFF,
     authentication_from,
     brokers_to_remove,
@@ -87,6 +88,9 @@ class MskSimulator:
         self.default_region = region
         # False: operations stay in progress until complete_operations().
         self.complete_immediately = complete_immediately
+        # The account's brokers-per-cluster quota (adjustable in a real
+        # account); a bench raises it for the largest clusters.
+        self.broker_quota = MAX_BROKERS_PER_CLUSTER
         self._lock = threading.RLock()
         self._clusters: dict[Scope, dict[str, ClusterRecord]] = {}
         # Every operation ever started, by ARN; they outlive deleted clusters.
@@ -156,7 +160,7 @@ class MskSimulator:
             scope, subnets, tuple(group.get("SecurityGroups", ()))
         )
         count = provisioned["NumberOfBrokerNodes"]
-        check_broker_count(count, len(subnets), "numberOfBrokerNodes")
+        check_broker_count(count, len(subnets), "numberOfBrokerNodes", self.broker_quota)
         if not str(group["InstanceType"]).startswith("kafka."):
             raise bad_request("Specify a kafka.* instance type.", invalid_parameter="instanceType")
         authentication = normalised_authentication(provisioned.get("ClientAuthentication"))
@@ -528,6 +532,7 @@ class MskSimulator:
             self._clusters.clear()
             self._operations.clear()
             self._configurations.reset()
+            self.broker_quota = MAX_BROKERS_PER_CLUSTER
 
     # --------------------------------------------------------------- internals
 
@@ -627,7 +632,7 @@ class MskSimulator:
     def _change_broker_count(self, cluster: ClusterRecord, target: int) -> str:
         require_active(cluster)
         subnets = cluster.client_subnets
-        check_broker_count(target, len(subnets), "targetNumberOfBrokerNodes")
+        check_broker_count(target, len(subnets), "targetNumberOfBrokerNodes", self.broker_quota)
         current = len(cluster.brokers)
         if target == current:
             raise bad_request(

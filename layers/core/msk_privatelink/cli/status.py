@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from msk_privatelink.cli.render import table
-from msk_privatelink.kernel.errors import ConfigError
+from msk_privatelink.kernel.errors import ConfigError, QuotaExceededError
 from msk_privatelink.kernel.models import BROKER_PORTS, ClusterInventory
 from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink.reconcile.reconciler import Assessment, Reconciler
@@ -110,7 +110,7 @@ def status_of(reconciler: Reconciler, config: ClusterConfig) -> dict[str, Any]:
     inventory, actual = reconciler.observe(config, deep=True)
     try:
         assessment = reconciler.assess_observed(config, inventory, actual, deep=True)
-    except ConfigError as exc:
+    except (ConfigError, QuotaExceededError) as exc:
         return status_document(config, inventory, actual, plan_error=str(exc))
     return status_document(config, assessment.inventory, assessment.actual, assessment=assessment)
 

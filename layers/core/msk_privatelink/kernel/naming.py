@@ -59,9 +59,30 @@ def target_group_name(cluster_arn: str, broker_id: int, port: int) -> str:
     return _checked(f"{name_prefix(cluster_arn)}b{broker_id}-{port}")
 
 
-def shared_load_balancer_name(cluster_arn: str) -> str:
-    """shared-nlb: the one load balancer of a cluster."""
-    return _checked(f"{name_prefix(cluster_arn)}shared")
+def shared_load_balancer_name(cluster_arn: str, shard: int = 0) -> str:
+    """shared-nlb: the load balancer of shard ``shard`` (0 carries the bootstrap
+    listeners and keeps the name of the single load balancer earlier versions
+    made, so an upgrade adopts it)."""
+    suffix = "" if shard == 0 else str(shard + 1)
+    return _checked(f"{name_prefix(cluster_arn)}shared{suffix}")
+
+
+def shared_shard_index(cluster_arn: str, name: str) -> int | None:
+    """The shard whose load balancer is called ``name`` (None: not a shared one)."""
+    stem = f"{name_prefix(cluster_arn)}shared"
+    if not name.startswith(stem):
+        return None
+    suffix = name[len(stem) :]
+    if suffix == "":
+        return 0
+    # Shard k > 0 is "shared<k+1>", written without leading zeros.
+    if suffix.isascii() and suffix.isdigit() and str(int(suffix)) == suffix and int(suffix) >= 2:
+        return int(suffix) - 1
+    return None
+
+
+def is_shared_load_balancer_name(cluster_arn: str, name: str) -> bool:
+    return shared_shard_index(cluster_arn, name) is not None
 
 
 def shared_target_group_name(cluster_arn: str, broker_id: int, listener_port: int) -> str:

@@ -31,7 +31,8 @@ QUOTAS: tuple[Quota, ...] = (
         False,
         NLB_PAGE,
         "nlb-per-broker: schemes per broker's NLB (at most 4); "
-        "shared-nlb: schemes x (brokers + 1) on the cluster's one NLB",
+        "shared-nlb: schemes x (brokers of the shard + 1) per NLB, never above the limit "
+        "(brokers spread over as many NLBs as it requires)",
     ),
     Quota(
         "nlbs_per_region",
@@ -40,7 +41,7 @@ QUOTAS: tuple[Quota, ...] = (
         True,
         NLB_PAGE,
         "nlb-per-broker: one per broker of every cluster in the Region; "
-        "shared-nlb: one per cluster",
+        "shared-nlb: one per shard of every cluster (brokers / shard capacity, rounded up)",
     ),
     Quota(
         "targets_per_nlb",
@@ -48,7 +49,8 @@ QUOTAS: tuple[Quota, ...] = (
         3000,
         True,
         NLB_PAGE,
-        "shared-nlb: schemes x 2 x brokers (each broker in its group and the bootstrap group)",
+        "shared-nlb: per NLB schemes x brokers of the shard, plus on the first NLB "
+        "schemes x the bootstrap groups' brokers (at most 50)",
     ),
     Quota(
         "targets_per_az_per_nlb",
@@ -56,7 +58,8 @@ QUOTAS: tuple[Quota, ...] = (
         500,
         True,
         NLB_PAGE,
-        "shared-nlb: the targets above in one zone (cross-zone load balancing on)",
+        "shared-nlb: with cross-zone load balancing on (as here) it bounds each NLB's targets "
+        "whatever its zones: at most 4 x (11 + 50) = 244",
     ),
     Quota(
         "interface_endpoints_per_vpc",
@@ -65,7 +68,7 @@ QUOTAS: tuple[Quota, ...] = (
         True,
         PRIVATELINK_PAGE,
         "consumer VPC: nlb-per-broker one per broker of every consumed cluster; "
-        "shared-nlb one per cluster",
+        "shared-nlb one per shard of every consumed cluster",
     ),
     Quota(
         "weighted_records_per_name",

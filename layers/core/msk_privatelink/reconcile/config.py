@@ -26,7 +26,11 @@ from msk_privatelink.kernel.records import (
     to_data,
 )
 from msk_privatelink.reconcile.documents import load_mapping, looks_like_json
-from msk_privatelink.reconcile.ports import MAX_PORT, check_ports, reachable_broker_ids
+from msk_privatelink.reconcile.ports import MAX_PORT, check_ports
+from msk_privatelink.reconcile.shards import check_capacity
+
+LISTENERS_PER_NLB = 50
+MAX_BROKER_IDS = 1000
 
 # Per-broker listener port = base + broker id. 200 ports apart (360 for IAM),
 # all below the broker ports 9092-9098 for broker ids up to 91, so the
@@ -59,12 +63,19 @@ def _check_ports(value: dict[AuthScheme, int], name: str) -> dict[AuthScheme, in
 
 
 class SharedNlbConfig(Record, frozen=True):
-    """The shared-nlb pattern: one NLB, a listener per broker on base + broker id."""
+    """The shared-nlb pattern: a listener per broker on base + broker id, on as
+    many NLBs (shards) as the listener limit requires (reconcile/shards.py)."""
 
     port_bases: dict[AuthScheme, int] = field(default_factory=lambda: dict(DEFAULT_PORT_BASES))
     bootstrap_ports: dict[AuthScheme, int] = field(default_factory=lambda: dict(BROKER_PORTS))
-    # ELBv2's default quota of listeners per network load balancer.
-    listener_quota: Annotated[int, Meta(ge=2, le=1000)] = 50
+    # ELB's listeners per Network Load Balancer: 50, not adjustable; a lower
+    # value only makes smaller shards.
+    listener_quota: Annotated[int, Meta(ge=2, le=LISTENERS_PER_NLB)] = LISTENERS_PER_NLB
+    # None: as many as a shard's listeners allow for the configured schemes.
+    brokers_per_load_balancer: Annotated[int, Meta(ge=1, le=LISTENERS_PER_NLB - 1)] | None = None
+    # The broker count ports are checked for when the document is loaded:
+    # MSK's default "Brokers per cluster" for KRaft clusters (adjustable).
+    max_brokers: Annotated[int, Meta(ge=1, le=MAX_BROKER_IDS)] = 60
     provider_zone: bool = True
 
     def __post_init__(self) -> None:
@@ -194,14 +205,14 @@ class ClusterConfig(Record, frozen=True):
             # found at a scale-out would stop reconciles mid-incident.
             # Without auth_schemes any scheme may be enabled, alone.
             schemes = self.auth_schemes or tuple(AuthScheme)
-            reach = reachable_broker_ids(
-                self.shared_nlb.listener_quota, len(self.auth_schemes or (AuthScheme.SASL_IAM,))
-            )
+            reach = range(1, self.shared_nlb.max_brokers + 1)
             try:
-                check_ports(self.shared_nlb, schemes, reach, count_listeners=False)
+                check_capacity(self.shared_nlb, self.auth_schemes)
+                check_ports(self.shared_nlb, schemes, reach)
             except ConfigError as exc:
                 raise ValueError(
-                    f"shared_nlb: {exc} (checked for broker ids 1..{reach[-1]})"
+                    f"shared_nlb: {exc} (checked for broker ids 1..{reach[-1]}, "
+                    "shared_nlb.max_brokers)"
                 ) from exc
         if self.pattern == "nlb-per-broker" and self.advertised_listeners.mode != "none":
             raise ValueError(

@@ -1,11 +1,12 @@
 """Desired resources of the shared-nlb pattern (pure).
 
-One internal NLB across the client subnets and one endpoint service; per
+Internal NLBs across the client subnets, as many as the 50-listener limit
+requires (shards, reconcile/shards.py), each with its endpoint service; per
 exposed scheme a listener on ``port_bases[scheme] + broker_id`` for every
-broker, forwarding to a target group holding exactly that broker, and a
-bootstrap listener whose target group holds every broker. Optionally a
-private hosted zone for the cluster's domain in the cluster VPC, with an
-alias per broker name to the NLB.
+broker on its shard's NLB, forwarding to a target group holding exactly that
+broker, and on shard 0 a bootstrap listener whose target group holds every
+broker. Optionally a private hosted zone for the cluster's domain in the
+cluster VPC, with an alias per broker name to its shard's NLB.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ from msk_privatelink.reconcile.resources import (
     Target,
     TargetGroupSpec,
 )
+from msk_privatelink.reconcile.shards import check_capacity, shard_capacity, shard_of
+
+# Brokers behind each bootstrap listener: the lowest ids with an address. A
+# client needs one answering broker to bootstrap, and with cross-zone load
+# balancing an NLB takes at most 500 targets, each target group's members
+# counted once per group ("Quotas for your Network Load Balancers", notes 2
+# and 3): four schemes x (11 brokers of the shard + 50 bootstrap) stays far
+# below it at any broker count.
+MAX_BOOTSTRAP_TARGETS = 50
 
 
 def prepared_broker_ids(inventory: ClusterInventory) -> frozenset[int]:
@@ -70,8 +80,11 @@ def build_shared_desired(config: ClusterConfig, inventory: ClusterInventory) -> 
     broker_ids = sorted(set(listed) | prepared_broker_ids(inventory))
     # Refused here, before any plan exists: nothing can be half-applied.
     check_ports(shared, schemes, broker_ids)
-
-    lb_name = shared_load_balancer_name(arn)
+    check_capacity(shared, config.auth_schemes)
+    capacity = shard_capacity(shared, config.auth_schemes)
+    shards = 1 + max((shard_of(b, capacity) for b in broker_ids), default=0)
+    lb_names = [shared_load_balancer_name(arn, shard) for shard in range(shards)]
+    lb_name = lb_names[0]
     owned = tag_tuple(ownership_tags(arn))
     target_groups: dict[str, TargetGroupSpec] = {}
     listeners: dict[str, ListenerSpec] = {}
@@ -90,7 +103,8 @@ def build_shared_desired(config: ClusterConfig, inventory: ClusterInventory) -> 
                 if broker is not None and broker.ip is not None
                 else frozenset()
             )
-            everyone |= targets
+            if len(everyone) < MAX_BOOTSTRAP_TARGETS:
+                everyone |= targets
             listener_port = shared.broker_port(scheme, broker_id)
             tg_name = shared_target_group_name(arn, broker_id, listener_port)
             target_groups[tg_name] = TargetGroupSpec(
@@ -103,7 +117,7 @@ def build_shared_desired(config: ClusterConfig, inventory: ClusterInventory) -> 
                 tags=tag_tuple(target_group_tags(arn, broker_id, scheme)),
             )
             listener = ListenerSpec(
-                load_balancer=lb_name,
+                load_balancer=lb_names[shard_of(broker_id, capacity)],
                 port=listener_port,
                 target_group=tg_name,
                 tags=tag_tuple(broker_tags(arn, broker_id)),
@@ -143,25 +157,30 @@ def build_shared_desired(config: ClusterConfig, inventory: ClusterInventory) -> 
                 if not host.endswith(f".{zone_name}"):
                     continue  # a name outside the cluster's domain is not ours to answer
                 records[host] = AliasRecordSpec(
-                    name=host, zone=zone_name, broker_id=broker.broker_id, load_balancer=lb_name
+                    name=host,
+                    zone=zone_name,
+                    broker_id=broker.broker_id,
+                    load_balancer=lb_names[shard_of(broker.broker_id, capacity)],
                 )
 
     return DesiredState(
         cluster_arn=arn,
         load_balancers={
-            lb_name: LoadBalancerSpec(name=lb_name, broker_id=None, subnet_ids=subnets, tags=owned)
+            name: LoadBalancerSpec(name=name, broker_id=None, subnet_ids=subnets, tags=owned)
+            for name in lb_names
         },
         target_groups=target_groups,
         listeners=listeners,
         endpoint_services={
-            lb_name: EndpointServiceSpec(
-                load_balancer=lb_name,
+            name: EndpointServiceSpec(
+                load_balancer=name,
                 broker_id=None,
                 acceptance_required=config.acceptance_required,
                 allowed_principals=frozenset(config.allowed_principals),
                 supported_regions=config.remote_regions,
                 tags=owned,
             )
+            for name in lb_names
         },
         held_broker_ids=held,
         hosted_zone=zone,

@@ -1,5 +1,5 @@
 """shared-nlb port check, before any plan: every listener port of the shared
-load balancer must be in range, used once, and fit the listener quota.
+load balancers must be in range and used once.
 
 Pure: the same answer for the same configuration and broker ids.
 """
@@ -18,38 +18,16 @@ if TYPE_CHECKING:
 MAX_PORT = 65535
 
 
-def listener_count(schemes: int, brokers: int) -> int:
-    """Listeners shared-nlb needs: per scheme one per broker plus the bootstrap one."""
-    return schemes * (brokers + 1)
-
-
-def reachable_broker_ids(listener_quota: int, schemes: int) -> range:
-    """Every broker id a shared-nlb cluster with ``schemes`` schemes can have
-    listeners for: beyond it the listener limit refuses the cluster anyway."""
-    return range(1, max(1, listener_quota // max(1, schemes) - 1) + 1)
-
-
 def check_ports(
     shared: SharedNlbConfig,
     schemes: Iterable[AuthScheme],
     broker_ids: Iterable[int],
-    *,
-    count_listeners: bool = True,
 ) -> None:
     """Raise ConfigError naming the numbers and what to change, or return.
-    ``count_listeners``: also hold these brokers to the listener limit (a
-    plan does; a document checked for every reachable id only wants clashes)."""
+    Ports are unique across shards too: a consumer's endpoints share the
+    broker names' zone, and a broker keeps its port whichever shard holds it."""
     schemes = tuple(sorted(set(schemes)))
     ids = tuple(sorted(set(broker_ids)))
-    needed = listener_count(len(schemes), len(ids))
-    if count_listeners and needed > shared.listener_quota:
-        raise ConfigError(
-            f"shared-nlb needs {needed} listeners ({len(schemes)} auth scheme(s) x "
-            f"({len(ids)} brokers + 1 bootstrap)) but shared_nlb.listener_quota is "
-            f"{shared.listener_quota}, and AWS does not raise 'Listeners per Network Load "
-            "Balancer' above 50: expose fewer auth_schemes, or use the nlb-per-broker "
-            "pattern"
-        )
     users: dict[int, list[str]] = {}
     out_of_range: list[str] = []
     for scheme in schemes:

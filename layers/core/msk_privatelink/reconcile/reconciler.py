@@ -16,7 +16,9 @@ from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.errors import ConfigError, NotConvergedError, OwnershipConflictError
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.models import ClusterInventory, brokers_fingerprint
-from msk_privatelink.kernel.naming import shared_load_balancer_name
+from msk_privatelink.kernel.naming import is_shared_load_balancer_name
+from msk_privatelink.reconcile.account_quotas import check_elb_quotas, grows_elb_resources
+from msk_privatelink.reconcile.aws.account_limits import AccountLimits
 from msk_privatelink.reconcile.aws.actual import ActualStateReader
 from msk_privatelink.reconcile.aws.applier import PlanApplier
 from msk_privatelink.reconcile.aws.lease import ClusterLeases
@@ -30,6 +32,7 @@ from msk_privatelink.reconcile.guard import GuardDecision, evaluate
 from msk_privatelink.reconcile.plan import Change, Plan, Step
 from msk_privatelink.reconcile.planner import compute_plan
 from msk_privatelink.reconcile.resources import ActualState, DesiredState
+from msk_privatelink.reconcile.shards import refuse_moves
 from msk_privatelink.reconcile.view import endpoints_view
 
 if TYPE_CHECKING:
@@ -118,6 +121,7 @@ class Reconciler:
         self._broker_override = broker_override
         self._inventory = MskInventoryReader(clients.kafka, clients.ec2)
         self._actual = ActualStateReader(clients.elbv2, clients.ec2)
+        self._limits = AccountLimits(clients.elbv2)
         self._clients = clients
         self._applier = PlanApplier(
             clients.elbv2, clients.ec2, on_change=on_change, route53=lambda: clients.route53
@@ -158,8 +162,12 @@ class Reconciler:
         """Plan from what ``observe`` read."""
         shared = config.pattern == "shared-nlb"
         desired = build_desired(config, inventory)
+        if shared:
+            refuse_moves(config, desired, actual)
         actual = self._with_zones(actual, desired, inventory.vpc_id, trust_marker=not deep)
         plan = compute_plan(desired, actual)
+        if grows_elb_resources(desired, actual):
+            check_elb_quotas(desired, actual, self._limits.read())
         decision = evaluate(plan, actual, inventory, config.guard, shared=shared)
         return Assessment(config, inventory, desired, actual, plan, decision)
 
@@ -387,7 +395,9 @@ class Reconciler:
         actual = self._actual.read(cluster_arn)
         nothing = DesiredState(cluster_arn=cluster_arn)
         vpc_id = _vpc_hint(actual)
-        if shared_load_balancer_name(cluster_arn) in actual.load_balancers and vpc_id:
+        if vpc_id and any(
+            is_shared_load_balancer_name(cluster_arn, n) for n in actual.load_balancers
+        ):
             # shared-nlb: its provider hosted zone goes too (found by our tags).
             nothing = replace(nothing, manages_zone=True)
             actual = self._with_zones(actual, nothing, vpc_id)

@@ -209,6 +209,9 @@ class ActualState(Struct, frozen=True):
     # cluster VPC that hold the cluster's domain but are not ours.
     hosted_zones: tuple[HostedZoneState, ...] = ()
     foreign_zone_names: frozenset[str] = frozenset()
+    # Every Network Load Balancer of the account in the Region, whoever made
+    # it: what "Network Load Balancers per Region" counts.
+    region_network_load_balancers: int = 0
 
     def broker_ids(self) -> frozenset[int]:
         return frozenset(

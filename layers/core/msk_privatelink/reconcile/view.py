@@ -6,14 +6,18 @@ from typing import Literal
 
 from msk_privatelink.kernel.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
 from msk_privatelink.kernel.models import BROKER_PORTS, Broker, ClusterInventory
-from msk_privatelink.kernel.naming import load_balancer_name, shared_load_balancer_name
+from msk_privatelink.kernel.naming import (
+    is_shared_load_balancer_name,
+    load_balancer_name,
+    shared_load_balancer_name,
+)
 from msk_privatelink.reconcile.resources import ActualState, EndpointServiceState
 
 SCHEME_BY_PORT = {port: scheme for scheme, port in BROKER_PORTS.items()}
 
 
 def endpoints_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEndpointsChanged:
-    if shared_load_balancer_name(inventory.cluster_arn) in actual.load_balancers:
+    if any(is_shared_load_balancer_name(inventory.cluster_arn, n) for n in actual.load_balancers):
         return _shared_view(inventory, actual)
     brokers: list[BrokerEndpoint] = []
     for broker in inventory.brokers:
@@ -61,37 +65,40 @@ def _view(
 
 
 def _shared_view(inventory: ClusterInventory, actual: ActualState) -> BrokerEndpointsChanged:
-    """shared-nlb: one service; per broker the ports of the listeners whose
-    target group is that broker's, and the bootstrap listeners."""
-    lb_name = shared_load_balancer_name(inventory.cluster_arn)
-    service = actual.endpoint_services.get(lb_name)
+    """shared-nlb: per broker the service of the load balancer (shard) its
+    listeners are on and their ports; the bootstrap listeners of shard 0."""
+    arn = inventory.cluster_arn
     by_broker: dict[int, dict[str, int]] = {}
+    service_of: dict[int, EndpointServiceState] = {}
     bootstrap: dict[str, int] = {}
     for listener in actual.listeners.values():
-        if listener.load_balancer != lb_name or listener.target_group is None:
+        lb = listener.load_balancer
+        if not is_shared_load_balancer_name(arn, lb) or listener.target_group is None:
             continue
         tg = actual.target_groups.get(listener.target_group)
         scheme = SCHEME_BY_PORT.get(tg.port) if tg is not None else None
-        if tg is None or scheme is None:
+        service = actual.endpoint_services.get(lb)
+        if tg is None or scheme is None or service is None:
             continue
         if tg.broker_id is None:
-            bootstrap[scheme.value] = listener.port
+            if lb == shared_load_balancer_name(arn):
+                bootstrap[scheme.value] = listener.port
         else:
             by_broker.setdefault(tg.broker_id, {})[scheme.value] = listener.port
-    brokers: list[BrokerEndpoint] = []
-    if service is not None:
-        for broker in inventory.brokers:
-            ports = by_broker.get(broker.broker_id)
-            if not ports:
-                continue
-            brokers.append(_endpoint(broker, service, ports))
+            service_of[tg.broker_id] = service
+    brokers = [
+        _endpoint(broker, service_of[broker.broker_id], by_broker[broker.broker_id])
+        for broker in inventory.brokers
+        if broker.broker_id in service_of
+    ]
+    head = actual.endpoint_services.get(shared_load_balancer_name(arn))
     shared = (
         BootstrapEndpoint(
-            endpoint_service_name=service.service_name,
-            endpoint_service_id=service.service_id,
+            endpoint_service_name=head.service_name,
+            endpoint_service_id=head.service_id,
             ports=dict(sorted(bootstrap.items())),
         )
-        if service is not None and bootstrap
+        if head is not None and bootstrap
         else None
     )
     return _view(inventory, "shared-nlb", brokers, shared)

@@ -86,7 +86,7 @@ class ActualStateReader:
         prefix = name_prefix(cluster_arn)
         conflicts: list[str] = []
         try:
-            lbs, lb_conflicts = self._owned_load_balancers(cluster_arn, prefix)
+            lbs, lb_conflicts, region_nlbs = self._owned_load_balancers(cluster_arn, prefix)
             if read_attributes:
                 lbs = [self._with_read_attributes(lb) for lb in lbs]
             conflicts.extend(lb_conflicts)
@@ -110,6 +110,7 @@ class ActualStateReader:
             listeners={listener.key: listener for listener in listeners},
             endpoint_services={svc.key: svc for svc in services},
             conflicts=tuple(sorted(conflicts)),
+            region_network_load_balancers=region_nlbs,
         )
 
     def _tags(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -121,9 +122,11 @@ class ActualStateReader:
 
     def _owned_load_balancers(
         self, cluster_arn: str, prefix: str
-    ) -> tuple[list[LoadBalancerState], list[str]]:
+    ) -> tuple[list[LoadBalancerState], list[str], int]:
         candidates: list[Any] = []
+        network = 0
         for page in self._elbv2.get_paginator("describe_load_balancers").paginate():
+            network += sum(1 for lb in page["LoadBalancers"] if lb.get("Type") == "network")
             candidates.extend(
                 lb for lb in page["LoadBalancers"] if lb["LoadBalancerName"].startswith(prefix)
             )
@@ -150,7 +153,7 @@ class ActualStateReader:
                     zone_marker=lb_tags.get(TAG_PROVIDER_ZONE),
                 )
             )
-        return owned, conflicts
+        return owned, conflicts, network
 
     def _with_read_attributes(self, lb: LoadBalancerState) -> LoadBalancerState:
         """``lb`` with the token of the attributes it really has, for the keys
