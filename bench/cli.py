@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import broker_scale, detection, tenants
+from bench import broker_scale, detection, sweep, tenants
 from bench.imports import HANDLER_FILES, HandlerImport, measure_imports
 from bench.report import render_markdown, results_document
 from bench.scenarios import (
@@ -94,6 +94,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--skip-tenants",
         action="store_true",
         help="no tenants-at-scale rows (the longest part: 100 onboardings through the workflow)",
+    )
+    parser.add_argument(
+        "--skip-sweep", action="store_true", help="no sweep-against-Describe-budget rows"
     )
     parser.add_argument(
         "--skip-broker-scale",
@@ -195,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             tenant_rows = tenants.measure(tenants.TENANT_COUNTS, _progress)
+    sweep_rows: list[sweep.SweepRow] = []
+    if not args.skip_sweep:
+        sweep_rows = sweep.measure(sweep.CLUSTER_COUNTS, _progress)
     scale_rows: list[broker_scale.ScaleRow] = []
     if not args.skip_broker_scale:
         counts = broker_scale.QUICK_BROKER_COUNTS if args.quick else broker_scale.BROKER_COUNTS
@@ -205,12 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["detection"] = [a.to_dict() for a in approaches]
     document["tenants"] = [r.to_dict() for r in tenant_rows]
     document["broker_scale"] = [r.to_dict() for r in scale_rows]
+    document["sweep"] = [r.to_dict() for r in sweep_rows]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
     markdown = render_markdown(results, handlers, targets, meta)
     if approaches:
         markdown = "\n".join([markdown.rstrip(), "", *detection.render(approaches)])
+    if sweep_rows:
+        markdown = "\n".join([markdown.rstrip(), "", *sweep.render(sweep_rows)])
     if scale_rows:
         markdown = "\n".join([markdown.rstrip(), "", *broker_scale.render(scale_rows)])
     if tenant_rows:

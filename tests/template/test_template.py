@@ -183,7 +183,12 @@ def test_function_environments(template: dict[str, Any]) -> None:
     reconciler = resources["ReconcilerFunction"]["Properties"]["Environment"]["Variables"]
 
     prefix = {"Fn::Sub": "/msk-privatelink/${AWS::StackName}/clusters"}
-    assert router == {"CONFIG_PARAMETER_PREFIX": prefix, "QUEUE_URL": {"Ref": "ReconcileQueue"}}
+    assert router == {
+        "CONFIG_PARAMETER_PREFIX": prefix,
+        "QUEUE_URL": {"Ref": "ReconcileQueue"},
+        "STATE_TABLE_NAME": {"Ref": "StateTable"},
+        "SWEEP_CLUSTERS_PER_TICK": {"Ref": "SweepClustersPerTick"},
+    }
     admin = {"Fn::If": ["HasKafkaAdmin", {"Ref": "KafkaAdminFunction"}, {"Ref": "AWS::NoValue"}]}
     assert reconciler == {
         "CONFIG_PARAMETER_PREFIX": prefix,
@@ -191,7 +196,12 @@ def test_function_environments(template: dict[str, Any]) -> None:
         "STATE_TABLE_NAME": {"Ref": "StateTable"},
         "TENANT_TABLE_NAME": {"Ref": "TenantTable"},
         "KAFKA_ADMIN_FUNCTION_NAME": admin,
+        # Two paced sweeps at once: half of ELB's 10 and EC2's 20 Describe/s.
+        "ELB_DESCRIBE_CALLS_PER_MINUTE": "150",
+        "EC2_DESCRIBE_CALLS_PER_MINUTE": "300",
     }
+    [source] = resources["ReconcilerFunction"]["Properties"]["Events"].values()
+    assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
     # The onboarding tasks run the same reconcile, advertised listeners included.
     onboarding = resources["OnboardingTasksFunction"]["Properties"]["Environment"]["Variables"]
     assert onboarding["KAFKA_ADMIN_FUNCTION_NAME"] == admin

@@ -10,11 +10,13 @@ before BrokerEndpointsChanged announces them.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.pacing import DescribePacer
 from msk_privatelink.onboarding.aws.tenants import TenantRegistry
 from msk_privatelink.onboarding.settings import tenant_table_from_env
 from msk_privatelink.onboarding.tenancy import with_tenants
@@ -28,6 +30,10 @@ from msk_privatelink.reconcile.triggers import ReconcileRequest
 
 if TYPE_CHECKING:
     from msk_privatelink.advertised.service import BrokerOverrideCall
+
+
+# Half the reconciler's 120 s timeout: past it a run reads at the API's pace.
+PACED_SECONDS = 60.0
 
 
 class ReconcileService:
@@ -65,6 +71,17 @@ class ReconcileService:
         self.reconciler = Reconciler(
             clients, publisher, leases=leases, broker_override=broker_override
         )
+        # Deep runs (the sweep) pace their Describe calls; event-driven runs
+        # repair a broker's path as fast as the API answers.
+        self.pacers: list[DescribePacer] = []
+        for client, per_minute in (
+            (clients.elbv2, settings.elb_describe_calls_per_minute),
+            (clients.ec2, settings.ec2_describe_calls_per_minute),
+        ):
+            if per_minute > 0:
+                pacer = DescribePacer(per_minute / 60, burst=max(1, per_minute // 15))
+                pacer.attach(client)
+                self.pacers.append(pacer)
 
     def effective_config(self, cluster_arn: str) -> ClusterConfig:
         """The stored configuration with the cluster's admitted tenants merged in."""
@@ -80,7 +97,11 @@ class ReconcileService:
         # The scheduled sweep is the deep check: it re-reads what event-driven
         # runs trust from marker tags, so changes made by hand are repaired.
         deep = request.trigger == "schedule"
-        return self.reconcile_cluster(request.cluster_arn, deep=deep)
+        with ExitStack() as paced:
+            if deep:
+                for pacer in self.pacers:
+                    paced.enter_context(pacer.active(PACED_SECONDS))
+            return self.reconcile_cluster(request.cluster_arn, deep=deep)
 
     def retry_soon(self, records: list[dict[str, Any]]) -> None:
         """Shorten the visibility timeout of failed SQS records (best effort)."""

@@ -20,6 +20,9 @@ PREFIX_RE = re.compile(r"/[A-Za-z0-9_./-]+", re.ASCII)
 RANGES: dict[str, tuple[int, int]] = {
     "retry_delay_seconds": (0, 900),
     "lease_seconds": (30, 3600),
+    "sweep_clusters_per_tick": (0, 1000),
+    "elb_describe_calls_per_minute": (0, 2400),
+    "ec2_describe_calls_per_minute": (0, 6000),
 }
 
 
@@ -58,6 +61,11 @@ class _EnvSettings:
 class RouterSettings(_EnvSettings):
     config_parameter_prefix: str
     queue_url: str
+    # Where the sweep's tick counter lives; without it every tick sweeps
+    # every cluster.
+    state_table_name: str | None = None
+    # 0: every cluster on every tick.
+    sweep_clusters_per_tick: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class ReconcilerSettings(_EnvSettings):
     # Longer than the function timeout, so a live run never loses its lease;
     # a crashed run blocks its cluster for at most this long.
     lease_seconds: int = 300
+    # Deep (scheduled) runs pace their Describe calls to these (0: unpaced).
+    elb_describe_calls_per_minute: int = 0
+    ec2_describe_calls_per_minute: int = 0
     # The Kafka admin function (broker-override); None when the stack has
     # none (no KafkaAdminSubnetIds), which broker-override clusters refuse.
     kafka_admin_function_name: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -185,3 +185,14 @@ def _requests(clusters: Iterable[str], trigger: str, event_id: str, note: str) -
         ReconcileRequest(cluster_arn=arn, trigger=trigger, event_id=event_id) for arn in clusters
     )
     return Routing(requests, note if requests else f"{note}: no cluster is configured")
+
+
+def sweep_slice(clusters: Sequence[str], tick: int, per_tick: int) -> list[str]:
+    """The clusters a scheduled tick sweeps: every one when they fit
+    ``per_tick`` (0: no limit), else the tick's share of ``ceil(n / per_tick)``
+    even slices, so that consecutive ticks cover every cluster once."""
+    ordered = sorted(set(clusters))
+    if per_tick <= 0 or len(ordered) <= per_tick:
+        return ordered
+    slices = -(-len(ordered) // per_tick)
+    return [arn for i, arn in enumerate(ordered) if i % slices == tick % slices]

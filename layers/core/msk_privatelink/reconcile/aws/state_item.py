@@ -14,3 +14,7 @@ def state_item_key(cluster_arn: str) -> dict[str, dict[str, str]]:
 def cluster_of(key: str) -> str:
     """The cluster ARN of a ``pk`` value."""
     return key.removeprefix(_PREFIX)
+
+
+# The scheduled sweep's tick counter (the router's item, not a cluster's).
+SWEEP_TICK_KEY: dict[str, dict[str, str]] = {"pk": {"S": "sweep#tick"}}
