@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kafka import KafkaClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
@@ -102,6 +103,10 @@ class AwsClients:
     def route53(self) -> Route53Client:
         # Route 53 is a global service: its Region is not the cluster's.
         return self._session.client("route53", config=self._config)
+
+    @cached_property
+    def service_quotas(self) -> ServiceQuotasClient:
+        return self._session.client("service-quotas", region_name=self.region, config=self._config)
 
     @cached_property
     def sqs(self) -> SQSClient:

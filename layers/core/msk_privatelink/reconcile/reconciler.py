@@ -13,7 +13,12 @@ from msgspec.structs import replace
 
 from msk_privatelink.advertised.outcome import AdvertisedOutcome, AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
-from msk_privatelink.kernel.errors import ConfigError, NotConvergedError, OwnershipConflictError
+from msk_privatelink.kernel.errors import (
+    ConfigError,
+    MskPrivateLinkError,
+    NotConvergedError,
+    OwnershipConflictError,
+)
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.models import ClusterInventory, brokers_fingerprint
 from msk_privatelink.kernel.naming import is_shared_load_balancer_name
@@ -255,13 +260,17 @@ class Reconciler:
             return self._outcome(a, "refused", ())
         self._refuse_name_clashes(a)
 
-        # Additions first, all or nothing: they create the paths clients need.
+        # Additions first: they create the paths clients need. A broker whose
+        # path fails holds back none of the others'; the run still fails.
         additions = Plan(tuple(c for c in a.decision.allowed.changes if not c.destructive))
         removals = Plan(tuple(c for c in a.decision.allowed.changes if c.destructive))
         actual = a.actual
         applied: list[Change] = []
+        failures: list[tuple[Change, MskPrivateLinkError]] = []
         if not additions.is_empty:
-            applied += self._applier.apply(additions, actual).applied
+            added = self._applier.apply_additions(additions, actual)
+            applied += added.applied
+            failures = added.failed
             # Read again now only when the additions can change what consumers
             # see (or nothing else will: the last read is also the verify).
             if removals.is_empty or any(c.step in VIEW_STEPS for c in additions.changes):
@@ -295,15 +304,33 @@ class Reconciler:
             applied += result.applied
             blocked = tuple(result.blocked)
             actual = self._reread(a)
+        failed_brokers = frozenset(c.broker_id for c, _ in failures if c.broker_id is not None)
         if applied:
-            self._verify(a, actual, blocked)
+            self._verify(a, actual, blocked, failed_brokers)
+        if failures:
+            change, error = failures[0]
+            logger.error(
+                "some brokers' paths failed; every other broker's was made",
+                extra={
+                    "cluster_arn": a.config.cluster_arn,
+                    "failed_brokers": sorted(failed_brokers),
+                    "first_failure": f"{change.step.name.lower()} {change.key}: {error}",
+                },
+            )
+            # Retried (or, for a quota, stopped) like any failure; what was
+            # made is published above and stays.
+            raise error
 
         # Only now is every listed broker's listener, target group and record
         # in place (applied and verified above, or nothing to add): brokers
         # may be told to advertise them. Never earlier, or clients would be
         # sent to ports that lead nowhere.
         advertised = None
-        if advertiser is not None and not any(not c.destructive for c in a.decision.withheld):
+        if (
+            advertiser is not None
+            and not failures
+            and not any(not c.destructive for c in a.decision.withheld)
+        ):
             advertised = self._advertise(a, advertiser, tuple(applied), state, deep=deep)
 
         status: Status
@@ -433,10 +460,14 @@ class Reconciler:
 
     @staticmethod
     def _verify(
-        a: Assessment, actual: ActualState, blocked: tuple[tuple[Change, str], ...]
+        a: Assessment,
+        actual: ActualState,
+        blocked: tuple[tuple[Change, str], ...],
+        failed_brokers: frozenset[int] = frozenset(),
     ) -> None:
         residual = compute_plan(a.desired, actual)
-        # Withheld or blocked removals, and whatever depends on them, stay pending.
+        # Withheld or blocked removals, and whatever depends on them, stay
+        # pending; so does every change of a broker whose additions failed.
         pending_brokers = {c.broker_id for c in a.decision.withheld if c.destructive}
         pending_brokers |= {c.broker_id for c, _ in blocked}
         expected = {(c.step, c.key) for c in a.decision.withheld}
@@ -445,6 +476,7 @@ class Reconciler:
             for c in residual.changes
             if (c.step, c.key) not in expected
             and not (c.destructive and c.broker_id in pending_brokers)
+            and c.broker_id not in failed_brokers
         ]
         if left:
             summary = ", ".join(f"{c.step.name.lower()} {c.key}" for c in left[:5])

@@ -47,10 +47,12 @@ from msk_privatelink.kernel.events import BrokerEndpointsChanged
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_service_quotas import ServiceQuotasClient
 
     from msk_privatelink.aws.clients import AwsClients
 
 from msk_privatelink.consumer.aws.applier import ConsumerApplier
+from msk_privatelink.consumer.aws.endpoint_quota import EndpointQuota
 from msk_privatelink.consumer.aws.state import ConsumerStateReader
 
 logger = logging.getLogger(__name__)
@@ -95,10 +97,12 @@ class ConsumerSync:
         route53: Route53Client,
         settings: ConsumerSettings,
         on_change: Callable[[ConsumerChange], None] | None = None,
+        service_quotas: Callable[[], ServiceQuotasClient] | None = None,
     ) -> None:
         self._settings = settings
         self._reader = ConsumerStateReader(ec2, route53)
         self._applier = ConsumerApplier(ec2, route53, on_change=on_change)
+        self._endpoint_quota = EndpointQuota(ec2, service_quotas)
 
     @classmethod
     def from_clients(
@@ -107,7 +111,13 @@ class ConsumerSync:
         settings: ConsumerSettings,
         on_change: Callable[[ConsumerChange], None] | None = None,
     ) -> ConsumerSync:
-        return cls(clients.ec2, clients.route53, settings, on_change=on_change)
+        return cls(
+            clients.ec2,
+            clients.route53,
+            settings,
+            on_change=on_change,
+            service_quotas=lambda: clients.service_quotas,
+        )
 
     def sync(
         self, event: BrokerEndpointsChanged, *, dry_run: bool = False, attempt: str = ""
@@ -142,6 +152,10 @@ class ConsumerSync:
                 desired=desired,
             )
         self._refuse_conflicts(plan, actual)
+        self._endpoint_quota.check(
+            self._settings.vpc_id,
+            sum(1 for c in plan.changes if c.step is ConsumerStep.CREATE_ENDPOINT),
+        )
         applied = tuple(
             self._applier.apply(plan, actual, event.generation, attempt or f"g{event.generation}")
         )

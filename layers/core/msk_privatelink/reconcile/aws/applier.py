@@ -59,6 +59,8 @@ class ApplyResult:
     applied: list[Change] = field(default_factory=list)
     # Changes that could not run yet, with the reason (retried by later runs).
     blocked: list[tuple[Change, str]] = field(default_factory=list)
+    # Additions of a broker that failed, with the error (apply_additions).
+    failed: list[tuple[Change, MskPrivateLinkError]] = field(default_factory=list)
 
 
 class PlanApplier:
@@ -82,22 +84,43 @@ class PlanApplier:
         self._unverified_tgs: dict[str, str] = {}
         self._handlers = self._handler_table()
 
-    def apply(self, plan: Plan, actual: ActualState) -> ApplyResult:
-        """Apply every change in order; the first failure stops the run."""
+    def apply_additions(self, plan: Plan, actual: ActualState) -> ApplyResult:
+        """Apply additions in order; one broker's failure skips only the rest
+        of that broker's changes (they build on it), so every other broker
+        still gets its path. A failure of a change that serves the whole
+        cluster (a shared load balancer, a bootstrap group, a record batch)
+        stops the run: everything after it may depend on it."""
         self._start(actual)
         result = ApplyResult()
+        failed: set[int] = set()
         upserts = [c for c in plan.changes if c.step is Step.UPSERT_RECORD]
+        batched = False
         for change in plan.changes:
             if change.step is Step.UPSERT_RECORD:
-                # Every record in one Route 53 change batch (its rate limit is
-                # per account), when the first of them comes up.
-                if change is upserts[0]:
-                    self._zone.upsert_records(upserts, self._lb_alias)
-                    for done in upserts:
+                # One Route 53 batch, when the first record comes up, without
+                # the records of brokers whose load balancer failed.
+                if not batched:
+                    batched = True
+                    live = [c for c in upserts if c.broker_id not in failed]
+                    if live:
+                        self._zone.upsert_records(live, self._lb_alias)
+                    for done in live:
                         self._notify(done)
                         result.applied.append(done)
+                if change.broker_id in failed:
+                    result.blocked.append((change, f"broker {change.broker_id}'s path failed"))
                 continue
-            self._run(change)
+            if change.broker_id is not None and change.broker_id in failed:
+                result.blocked.append((change, f"broker {change.broker_id}'s path failed"))
+                continue
+            try:
+                self._run(change)
+            except MskPrivateLinkError as exc:
+                if change.broker_id is None:
+                    raise
+                failed.add(change.broker_id)
+                result.failed.append((change, exc))
+                continue
             result.applied.append(change)
         return result
 
