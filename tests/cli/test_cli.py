@@ -212,9 +212,15 @@ def test_apply_converges_with_progress_then_plan_and_status_are_clean(
     run = cli("apply", "--config", str(config_file))
 
     assert run.code == 0, run.err
-    progress = [line.strip() for line in run.err.splitlines() if line.strip()]
+    # The plan first, then the progress in order, then the result: one stream.
+    lines = [line.strip() for line in run.out.splitlines() if line.strip()]
+    progress = [line for line in lines if line.startswith("applied ")]
     assert progress == [f"applied {c['action']} {c['kind']} {c['key']}" for c in planned["changes"]]
-    assert f"Status: converged, {len(planned['changes'])} change(s) applied" in run.out
+    plan_line = next(i for i, line in enumerate(lines) if line.startswith("Plan: "))
+    status_line = lines.index(f"Status: converged, {len(planned['changes'])} change(s) applied")
+    assert plan_line < lines.index(progress[0])
+    assert lines.index(progress[-1]) < status_line
+    assert run.err == ""
     assert "Guard:" not in run.out
     assert calls.writes["CreateLoadBalancer"] == 3
     assert calls.writes["CreateVpcEndpointServiceConfiguration"] == 3
@@ -273,7 +279,7 @@ def test_apply_reads_the_configuration_from_parameter_store(
     again = cli("apply", "--cluster-arn", arn, "--stack-name", "test", "--no-tenants")
     assert again.code == 0, again.err
     assert again.out.splitlines() == [
-        "No changes applied.",
+        "No changes: the NLB layer matches the brokers.",
         "Status: unchanged, 0 change(s) applied",
     ]
     missing = cli("plan", "--cluster-arn", arn, "--stack-name", "other")
@@ -375,9 +381,11 @@ def test_guard_refusal_exits_3_with_the_reason_and_writes_nothing(
 
     assert run.code == EXIT_GUARDED == 3
     assert run.err == ""
-    assert run.out.splitlines() == [
-        "No changes applied.",
+    # The plan first (every change withheld), then the result.
+    assert {r[1] for r in table_rows(run.out)} == {r[1] for r in table_rows(plan.out)}
+    assert run.out.splitlines()[-3:] == [
         "Status: refused, 0 change(s) applied",
+        "Withheld by the guard: 18 change(s)",
         "Guard: cluster state is CREATING: refusing to change anything",
     ]
     assert calls.writes == Counter()
@@ -397,7 +405,8 @@ def test_guard_withholding_a_removal_exits_3_and_marks_it(
     run = cli("apply", "--config", str(config_file))
 
     assert run.code == EXIT_GUARDED
-    assert run.err.strip() == f"applied register targets {key}"
+    assert run.err == ""
+    assert f"applied register targets {key}" in [x.strip() for x in run.out.splitlines()]
     assert [(r[1], r[4], r[5]) for r in table_rows(run.out)] == [
         ("register", key, f"{new_ip}:9098"),
         ("deregister (withheld)", key, f"{old_ip}:9098"),
@@ -408,7 +417,7 @@ def test_guard_withholding_a_removal_exits_3_and_marks_it(
     w.aws.msk.set_state(w.cluster_arn, "ACTIVE")
     finish = cli("apply", "--config", str(config_file))
     assert finish.code == 0, finish.err
-    assert finish.err.strip() == f"applied deregister targets {key}"
+    assert f"applied deregister targets {key}" in [x.strip() for x in finish.out.splitlines()]
     assert w.inventory_of_everything()["target_groups"][key] == [(new_ip, 9098)]
 
 
@@ -608,7 +617,7 @@ def test_cli_process_against_the_http_embedded_aws(http_world: HttpWorld) -> Non
     applied = hw.cli("apply", "--config", str(hw.config_path))
     assert applied.returncode == 0, applied.stderr
     assert "Status: converged" in applied.stdout
-    assert applied.stderr.count("  applied create load-balancer ") == 3
+    assert applied.stdout.count("  applied create load-balancer ") == 3
 
     lbs = elbv2.describe_load_balancers()["LoadBalancers"]
     assert sorted(lb["LoadBalancerName"] for lb in lbs) == [

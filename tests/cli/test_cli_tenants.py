@@ -116,6 +116,12 @@ def test_apply_of_the_stack_configuration_without_tenants_is_refused_with_no_wri
     assert plan.err.startswith("warning: no tenant table")
     # Explicitly without tenants: applied, and the tenant is revoked.
     alone = cli("apply", "--cluster-arn", arn, *stack_config("--no-tenants"))
+    # Revoking a tenant is a disruption: refused without a terminal or --auto-approve.
+    assert alone.code == 1
+    assert "1 principal(s) lose access" in alone.err
+    assert "--auto-approve" in alone.err
+    assert allowed(w) == before
+    alone = cli("apply", "--cluster-arn", arn, *stack_config("--no-tenants", "--auto-approve"))
     assert alone.code == 0, alone.err
     assert not any(PRINCIPAL in principals for principals in allowed(w))
 

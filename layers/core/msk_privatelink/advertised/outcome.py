@@ -47,3 +47,39 @@ class AdvertisedOutcome:
     def raise_for_failure(self) -> None:
         if self.status is AdvertisedStatus.FAILED:
             raise AdvertisedListenersFailedError(self.detail)
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """A write the advertised-listeners step would make, for `plan`."""
+
+    action: str
+    kind: str
+    key: str
+    detail: str
+    impact: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "action": self.action,
+            "kind": self.kind,
+            "key": self.key,
+            "detail": self.detail,
+            "impact": self.impact,
+        }
+
+
+@dataclass(frozen=True)
+class AdvertisedPreview:
+    """What the advertised-listeners step would do now, read without writing."""
+
+    mode: str
+    writes: tuple[PlannedWrite, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "writes": [w.to_dict() for w in self.writes],
+            "note": self.note,
+        }

@@ -23,7 +23,11 @@ from botocore.exceptions import ClientError
 
 from msk_privatelink.advertised.aws.msk_configuration import MskConfigurationAdvertiser
 from msk_privatelink.advertised.listeners import AdvertisedMapping, mapping_for
-from msk_privatelink.advertised.outcome import AdvertisedOutcome, AdvertisedStatus
+from msk_privatelink.advertised.outcome import (
+    AdvertisedOutcome,
+    AdvertisedPreview,
+    AdvertisedStatus,
+)
 from msk_privatelink.advertised.request import (
     AdminConnection,
     AdvertisedRequest,
@@ -122,6 +126,21 @@ class AdvertisedListeners:
                 scram_secret_arn=settings.scram_secret_arn,
             ),
             retry_failed=retry_failed,
+        )
+
+    def preview(self, inventory: ClusterInventory, mapping: AdvertisedMapping) -> AdvertisedPreview:
+        """What ``ensure`` would change now, without writing (for `plan`)."""
+        if self.mode == "none":
+            return AdvertisedPreview(self.mode, note="mode none")
+        if self.mode == "msk-configuration":
+            assert self._kafka is not None
+            return MskConfigurationAdvertiser(self._kafka).preview(
+                inventory.cluster_arn, mapping, inventory
+            )
+        return AdvertisedPreview(
+            self.mode,
+            note="broker-override: on apply, each broker whose advertised listeners differ "
+            "is given them as a dynamic broker configuration (no restart)",
         )
 
     def ensure(self, inventory: ClusterInventory, mapping: AdvertisedMapping) -> AdvertisedOutcome:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError
 
@@ -21,12 +21,16 @@ from msk_privatelink import __version__
 from msk_privatelink.kernel.errors import MskPrivateLinkError
 
 if TYPE_CHECKING:
+    from msk_privatelink.advertised.outcome import AdvertisedPreview
     from msk_privatelink.advertised.service import BrokerOverrideCall
     from msk_privatelink.aws.clients import AwsClients
     from msk_privatelink.reconcile.config import ClusterConfig
     from msk_privatelink.reconcile.plan import Change
+    from msk_privatelink.reconcile.reconciler import Assessment
 
 EXIT_GUARDED = 3
+# plan --detailed-exitcode: 0 nothing to change, 2 changes (1 stays an error).
+EXIT_CHANGES = 2
 # Commands that need more than the runtime package (`demo`, `local-aws` from
 # the development package) register here as entry points, so this module
 # never imports what the Lambda layer does not ship.
@@ -83,9 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="show what apply would change (dry run)")
     _config_source(plan)
     _tenant_source(plan)
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing would change, 2 when something would, 1 on error",
+    )
     apply = sub.add_parser("apply", help="make the NLB layer match the brokers")
     _config_source(apply)
     _tenant_source(apply)
+    apply.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="apply a plan that deletes, revokes or restarts without asking (for scripts)",
+    )
     apply.add_argument("--event-bus", help="publish BrokerEndpointsChanged on this bus")
     apply.add_argument("--state-table", help="table holding the published generation")
     apply.add_argument(
@@ -219,8 +233,6 @@ def _run(args: argparse.Namespace) -> int:
     from msk_privatelink.cli.render import render_plan
     from msk_privatelink.reconcile.aws.lease import ClusterLeases
     from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
-    from msk_privatelink.reconcile.guard import GuardDecision
-    from msk_privatelink.reconcile.plan import Plan
     from msk_privatelink.reconcile.reconciler import Reconciler
 
     if args.command == "destroy":
@@ -240,21 +252,18 @@ def _run(args: argparse.Namespace) -> int:
             print(render_status_document(document))
         return 0
     if args.command == "plan":
-        a = Reconciler(clients).assess(config, deep=True)
+        reconciler = Reconciler(clients)
+        a = reconciler.assess(config, deep=True)
+        advertised = reconciler.advertised_preview(a)
         if args.output == "json":
-            payload = {
-                "cluster_arn": config.cluster_arn,
-                "cluster_state": a.inventory.state,
-                "changes": a.plan.to_dicts(),
-                "withheld": [c.to_dict() for c in a.decision.withheld],
-                "guard_reasons": list(a.decision.reasons),
-                "conflicts": list(a.actual.conflicts),
-            }
-            print(json.dumps(payload, indent=2))
+            print(json.dumps(plan_document(a, advertised), indent=2))
         else:
-            print(render_plan(a.plan, a.decision))
-        return 0
+            print(render_plan(a.plan, a.decision, advertised))
+        changes = not a.plan.is_empty or bool(advertised and advertised.writes)
+        return EXIT_CHANGES if args.detailed_exitcode and changes else 0
 
+    if not _approved(args, config, clients):
+        return 1
     publisher = None
     leases = None
     if args.state_table:
@@ -266,10 +275,9 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     def progress(change: Change) -> None:
+        # On stdout, in order with the plan before and the result after.
         if args.output == "table":
-            print(
-                f"  applied {change.step.action} {change.step.kind} {change.key}", file=sys.stderr
-            )
+            print(f"  applied {change.step.action} {change.step.kind} {change.key}", flush=True)
 
     reconciler = Reconciler(
         clients,
@@ -282,18 +290,68 @@ def _run(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(outcome.to_dict(), indent=2))
     else:
-        # Mark what the guard held back: the table lists the whole plan.
-        shown = GuardDecision(allowed=Plan(outcome.applied), withheld=outcome.withheld)
-        print(render_plan(outcome.plan, shown) if outcome.applied else "No changes applied.")
+        # The plan was shown before; the progress lines, then the result.
         print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
+        if outcome.withheld:
+            print(f"Withheld by the guard: {len(outcome.withheld)} change(s)")
         if outcome.reasons:
             print("Guard: " + "; ".join(outcome.reasons))
+        if outcome.advertised is not None:
+            print(
+                f"Advertised listeners ({outcome.advertised.mode}): "
+                f"{outcome.advertised.status}: {outcome.advertised.detail}"
+            )
     for change, why in outcome.blocked:
         print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
     return EXIT_GUARDED if outcome.status in ("guarded", "refused", "blocked") else 0
 
 
+def plan_document(a: Assessment, advertised: AdvertisedPreview | None) -> dict[str, Any]:
+    """`plan --output json` (docs/cli.md describes every field)."""
+    from msk_privatelink.reconcile.impacts import change_impact
+
+    return {
+        "cluster_arn": a.config.cluster_arn,
+        "cluster_state": a.inventory.state,
+        "changes": [{**c.to_dict(), "impact": change_impact(c, a.plan)} for c in a.plan.changes],
+        "advertised": advertised.to_dict() if advertised else None,
+        "withheld": [c.to_dict() for c in a.decision.withheld],
+        "guard_reasons": list(a.decision.reasons),
+        "conflicts": list(a.actual.conflicts),
+    }
+
+
+def _approved(args: argparse.Namespace, config: ClusterConfig, clients: AwsClients) -> bool:
+    """apply's plan, shown first; a plan that deletes, revokes or restarts
+    needs a "yes" in a terminal, or --auto-approve."""
+    from msk_privatelink.cli.render import disruptions, render_plan
+    from msk_privatelink.reconcile.reconciler import Reconciler
+
+    reconciler = Reconciler(clients)
+    a = reconciler.assess(config, deep=True)
+    advertised = reconciler.advertised_preview(a)
+    if args.output == "table":
+        print(render_plan(a.plan, a.decision, advertised), flush=True)
+    disruptive = disruptions(a.decision.allowed, advertised)
+    if not disruptive or args.auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        print(
+            f"error: the plan deletes, revokes or restarts ({len(disruptive)} change(s), "
+            f"first: {disruptive[0]}); nothing was changed. Run apply in a terminal to "
+            "confirm, or pass --auto-approve",
+            file=sys.stderr,
+        )
+        return False
+    answer = input("Apply these changes? Only 'yes' is accepted: ").strip()
+    if answer != "yes":
+        print("Apply cancelled; nothing was changed.")
+        return False
+    return True
+
+
 def _destroy(args: argparse.Namespace) -> int:
+    from msk_privatelink.advertised.aws.msk_configuration import MskConfigurationAdvertiser
     from msk_privatelink.aws.clients import CLI_CONFIG, AwsClients
     from msk_privatelink.cli.render import render_plan
     from msk_privatelink.reconcile.config import load_config_file
@@ -302,14 +360,29 @@ def _destroy(args: argparse.Namespace) -> int:
     # No configuration store is needed: the cluster may be gone already.
     arn: str = load_config_file(args.config).cluster_arn if args.config else args.cluster_arn
     clients = AwsClients(region=_cluster_region(arn, args.region), config=CLI_CONFIG)
-    reconciler = Reconciler(clients)
-    outcome = reconciler.teardown(arn, dry_run=not args.yes)
+
+    def progress(change: Change) -> None:
+        if args.output == "table":
+            print(f"  applied {change.step.action} {change.step.kind} {change.key}", flush=True)
+
+    reconciler = Reconciler(clients, on_change=progress)
+    outcome = None
+    if args.output == "table":
+        outcome = reconciler.teardown(arn, dry_run=True)
+        print(render_plan(outcome.plan), flush=True)
+    if outcome is None or args.yes:
+        outcome = reconciler.teardown(arn, dry_run=not args.yes)
+    # Our MSK configuration (shared-nlb, msk-configuration mode) goes too.
+    configuration = MskConfigurationAdvertiser(clients.kafka).remove_ours(arn, dry_run=not args.yes)
     if args.output == "json":
-        print(json.dumps(outcome.to_dict(), indent=2))
+        print(json.dumps({**outcome.to_dict(), "msk_configuration": configuration}, indent=2))
     else:
-        print(render_plan(outcome.plan))
-        if not args.yes and not outcome.plan.is_empty:
-            print("Nothing was changed. Run again with --yes to remove these resources.")
+        print(f"MSK configuration: {configuration}")
+        if not args.yes:
+            if not outcome.plan.is_empty or configuration != "none":
+                print("Nothing was changed. Run again with --yes to remove these resources.")
+        else:
+            print(f"Status: {outcome.status}, {len(outcome.applied)} change(s) applied")
         for change, why in outcome.blocked:
             print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
     return EXIT_GUARDED if outcome.status == "blocked" else 0

@@ -41,6 +41,9 @@ from msk_privatelink.reconcile.shards import refuse_moves
 from msk_privatelink.reconcile.view import endpoints_view
 
 if TYPE_CHECKING:
+    from msk_privatelink.advertised.outcome import AdvertisedPreview
+    from msk_privatelink.advertised.request import AdvertisedRequest, AdvertisedResponse
+
     # Imported where used: only shared-nlb clusters with advertised listeners
     # need the advertised-listeners stack, so every other cluster's cold start
     # does not pay for it.
@@ -108,6 +111,10 @@ class ReconcileOutcome:
                 "detail": self.advertised.detail,
             },
         }
+
+
+def _preview_never_calls(request: AdvertisedRequest) -> AdvertisedResponse:
+    raise ConfigError(f"a preview never calls the Kafka admin function ({request!r})")
 
 
 class Reconciler:
@@ -222,6 +229,22 @@ class Reconciler:
             if lease.others_wrote_since(started):
                 a = self.assess(config, deep=deep)
             return self._run(a, dry_run=False, advertiser=advertiser, deep=deep)
+
+    def advertised_preview(self, a: Assessment) -> AdvertisedPreview | None:
+        """What the advertised-listeners step would write after this plan
+        (None: the pattern or mode has none). Reads only."""
+        mode = a.config.advertised_listeners.mode
+        if a.config.pattern != "shared-nlb" or mode == "none":
+            return None
+        from msk_privatelink.advertised.service import AdvertisedListeners, mapping_from_config
+
+        advertiser = AdvertisedListeners(
+            "msk-configuration" if mode == "msk-configuration" else "broker-override",
+            kafka=self._clients.kafka,
+            broker_override=_preview_never_calls,
+        )
+        schemes = frozenset(resolve_schemes(a.config, a.inventory))
+        return advertiser.preview(a.inventory, mapping_from_config(a.config, a.inventory, schemes))
 
     def _advertiser(self, config: ClusterConfig) -> AdvertisedListeners | None:
         """The advertised-listeners step for this cluster, checked before any read

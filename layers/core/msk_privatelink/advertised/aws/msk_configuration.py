@@ -36,7 +36,12 @@ from msk_privatelink.advertised.listeners import (
     property_value,
     same_listeners,
 )
-from msk_privatelink.advertised.outcome import AdvertisedOutcome, AdvertisedStatus
+from msk_privatelink.advertised.outcome import (
+    AdvertisedOutcome,
+    AdvertisedPreview,
+    AdvertisedStatus,
+    PlannedWrite,
+)
 from msk_privatelink.aws.errors import error_code, translate
 from msk_privatelink.kernel.errors import (
     ClusterNotFoundError,
@@ -50,6 +55,14 @@ if TYPE_CHECKING:
     from mypy_boto3_kafka import KafkaClient
 
 MODE = "msk-configuration"
+
+
+def rolling_restart(brokers: int) -> str:
+    """What UpdateClusterConfiguration does to the brokers (MSK applies a new
+    configuration revision by restarting brokers one at a time)."""
+    return f"rolling restart of {brokers} brokers (one at a time; clients reconnect)"
+
+
 UPDATE_CLUSTER_CONFIGURATION = "UPDATE_CLUSTER_CONFIGURATION"
 _IN_PROGRESS = frozenset({"PENDING", "UPDATE_IN_PROGRESS"})
 _FAILED = "UPDATE_FAILED"
@@ -122,6 +135,77 @@ class MskConfigurationAdvertiser:
             if failed is not None:
                 return failed
         return self._roll_out(cluster_arn, str(snapshot.current_version), arn, revision)
+
+    def preview(
+        self, cluster_arn: str, mapping: AdvertisedMapping, known: ClusterInventory
+    ) -> AdvertisedPreview:
+        """What ``ensure`` would write now, read without writing anything."""
+        mapping.custom_listener_entries()
+        snapshot = _snapshot(known)
+        if snapshot.active_operation_arn:
+            return AdvertisedPreview(
+                MODE,
+                note=f"MSK operation {snapshot.active_operation_arn} in progress: looked "
+                "at again when it ends",
+            )
+        if snapshot.state != "ACTIVE":
+            return AdvertisedPreview(
+                MODE, note=f"cluster is {snapshot.state}: looked at when ACTIVE"
+            )
+        current_arn = snapshot.configuration_arn
+        current_revision = snapshot.configuration_revision
+        current = (
+            self._properties(current_arn, int(current_revision))
+            if current_arn and current_revision
+            else b""
+        )
+        in_force = property_value(current, CUSTOM_ADVERTISED_LISTENERS)
+        wanted_value = custom_listeners_value(in_force, mapping)
+        if in_force is not None and same_listeners(in_force, wanted_value):
+            return AdvertisedPreview(MODE, note="the configuration in force advertises the mapping")
+        wanted = properties_with(current, CUSTOM_ADVERTISED_LISTENERS, wanted_value)
+        name = configuration_name(cluster_arn)
+        found = self._our_configuration(cluster_arn, name, current_arn)
+        writes: list[PlannedWrite] = []
+        shown = f"{CUSTOM_ADVERTISED_LISTENERS}={wanted_value}"
+        if found is None:
+            writes.append(PlannedWrite("create", "msk-configuration", name, shown))
+        elif self._properties(found[0], found[1]) != wanted:
+            writes.append(
+                PlannedWrite("update", "msk-configuration", found[0], f"new revision: {shown}")
+            )
+        writes.append(
+            PlannedWrite(
+                "update",
+                "msk-cluster-configuration",
+                cluster_arn,
+                f"UpdateClusterConfiguration to our configuration (broker properties kept, "
+                f"{CUSTOM_ADVERTISED_LISTENERS} set)",
+                rolling_restart(len(known.brokers)),
+            )
+        )
+        return AdvertisedPreview(MODE, tuple(writes))
+
+    def remove_ours(self, cluster_arn: str, *, dry_run: bool) -> str:
+        """destroy: delete the configuration this project made for the cluster,
+        unless a cluster still uses it (MSK refuses that). What happened, in words."""
+        name = configuration_name(cluster_arn)
+        found = self._our_configuration(cluster_arn, name, None)
+        if found is None:
+            return "none"
+        arn = found[0]
+        if dry_run:
+            return f"{arn}: would be deleted (if no cluster uses it then)"
+        try:
+            self._kafka.delete_configuration(Arn=arn)
+        except ClientError as exc:
+            if error_code(exc) == "BadRequestException":
+                return (
+                    f"{arn}: left, a cluster still uses it; it can go once the cluster is "
+                    "deleted or given another configuration (run destroy again then)"
+                )
+            raise translate(exc, f"DeleteConfiguration {arn}") from exc
+        return f"{arn}: deleted"
 
     # ------------------------------------------------------------------ reads
 
