@@ -88,3 +88,13 @@ def test_only_a_plan_that_adds_load_balancers_listeners_or_targets_is_checked() 
     shared = build_desired(config(pattern="shared-nlb"), SIX)
     more = build_desired(config(pattern="shared-nlb"), grown)
     assert grows_elb_resources(more, actual_from(shared))
+
+
+def test_new_target_groups_count_with_every_target_group_in_the_region() -> None:
+    desired = build_desired(config(), SIX)  # six target groups, one per broker
+    actual = ActualState(cluster_arn=CLUSTER_ARN, region_target_groups=2995)
+    check_elb_quotas(desired, actual, {"target-groups": 3001})
+    with pytest.raises(
+        QuotaExceededError, match=r"'Target groups per Region' is 3000 .* needs 3001"
+    ):
+        check_elb_quotas(desired, actual, {})

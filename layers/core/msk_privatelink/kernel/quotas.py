@@ -44,6 +44,15 @@ QUOTAS: tuple[Quota, ...] = (
         "shared-nlb: one per shard of every cluster (brokers / shard capacity, rounded up)",
     ),
     Quota(
+        "target_groups_per_region",
+        "Target groups per Region",
+        3000,
+        True,
+        NLB_PAGE,
+        "both patterns: schemes per broker, shared-nlb also one per scheme for the bootstrap; "
+        "every cluster in the Region together",
+    ),
+    Quota(
         "targets_per_nlb",
         "Targets per Network Load Balancer",
         3000,

@@ -46,8 +46,10 @@ TARGETS_PER_AZ_PER_NLB = ElbLimit(
     500,
     True,
 )
+TARGET_GROUPS = ElbLimit("target-groups", "Target groups per Region", 3000, True)
 LIMITS: tuple[ElbLimit, ...] = (
     NETWORK_LOAD_BALANCERS,
+    TARGET_GROUPS,
     LISTENERS_PER_NLB,
     TARGETS_PER_NLB,
     TARGETS_PER_AZ_PER_NLB,
@@ -59,6 +61,8 @@ def grows_elb_resources(desired: DesiredState, actual: ActualState) -> bool:
     than now can cross these quotas: any other plan (a no-op, a broker's
     address moving, a scale-in) is not checked and reads no limits."""
     if any(name not in actual.load_balancers for name in desired.load_balancers):
+        return True
+    if any(name not in actual.target_groups for name in desired.target_groups):
         return True
     if any(key not in actual.listeners for key in desired.listeners):
         return True
@@ -86,6 +90,17 @@ def check_elb_quotas(desired: DesiredState, actual: ActualState, limits: Mapping
                 needed,
                 f"{actual.region_network_load_balancers} in the Region now + {len(new_lbs)} "
                 f"this plan creates for {desired.cluster_arn}",
+            )
+    new_tgs = [name for name in desired.target_groups if name not in actual.target_groups]
+    if new_tgs:
+        needed = actual.region_target_groups + len(new_tgs)
+        if needed > value(TARGET_GROUPS):
+            _refuse(
+                TARGET_GROUPS,
+                value(TARGET_GROUPS),
+                needed,
+                f"{actual.region_target_groups} in the Region now + {len(new_tgs)} this plan "
+                f"creates for {desired.cluster_arn}",
             )
     listeners = Counter(spec.load_balancer for spec in desired.listeners.values())
     for lb, count in sorted(listeners.items()):

@@ -212,6 +212,8 @@ class ActualState(Struct, frozen=True):
     # Every Network Load Balancer of the account in the Region, whoever made
     # it: what "Network Load Balancers per Region" counts.
     region_network_load_balancers: int = 0
+    # Every target group of the account in the Region: "Target groups per Region".
+    region_target_groups: int = 0
 
     def broker_ids(self) -> frozenset[int]:
         return frozenset(

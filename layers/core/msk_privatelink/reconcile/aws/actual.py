@@ -90,7 +90,7 @@ class ActualStateReader:
             if read_attributes:
                 lbs = [self._with_read_attributes(lb) for lb in lbs]
             conflicts.extend(lb_conflicts)
-            tgs, tg_conflicts, tg_names_by_arn = self._owned_target_groups(
+            tgs, tg_conflicts, tg_names_by_arn, region_tgs = self._owned_target_groups(
                 cluster_arn, prefix, frozenset(lb.arn for lb in lbs)
             )
             conflicts.extend(tg_conflicts)
@@ -111,6 +111,7 @@ class ActualStateReader:
             endpoint_services={svc.key: svc for svc in services},
             conflicts=tuple(sorted(conflicts)),
             region_network_load_balancers=region_nlbs,
+            region_target_groups=region_tgs,
         )
 
     def _tags(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -165,9 +166,11 @@ class ActualStateReader:
 
     def _owned_target_groups(
         self, cluster_arn: str, prefix: str, owned_lb_arns: frozenset[str]
-    ) -> tuple[list[TargetGroupState], list[str], dict[str, str]]:
+    ) -> tuple[list[TargetGroupState], list[str], dict[str, str], int]:
         candidates: list[Any] = []
+        every = 0
         for page in self._elbv2.get_paginator("describe_target_groups").paginate():
+            every += len(page["TargetGroups"])
             candidates.extend(
                 tg for tg in page["TargetGroups"] if tg["TargetGroupName"].startswith(prefix)
             )
@@ -212,7 +215,7 @@ class ActualStateReader:
                     tags_verified=verified,
                 )
             )
-        return owned, conflicts, names_by_arn
+        return owned, conflicts, names_by_arn, every
 
     def _listeners(
         self, lbs: list[LoadBalancerState], tg_names_by_arn: dict[str, str]
