@@ -40,6 +40,16 @@ def test_the_demo_succeeds(story: tuple[int, str]) -> None:
     assert "Demo complete" in text
 
 
+def test_the_demo_shows_its_configurations_and_stays_readable(story: tuple[int, str]) -> None:
+    _, text = story
+
+    # The document behind principal 210987654321, and the shared cluster's.
+    assert '  allowed_principals: ["arn:aws:iam::210987654321:root"]' in text
+    assert '  pattern: "shared-nlb"' in text
+    assert "PUBLISHED GENERATION" in text
+    assert max(len(line) for line in text.splitlines()) <= 170
+
+
 def test_nlb_per_broker_steps_are_each_verified(story: tuple[int, str]) -> None:
     _, text = story
 
@@ -64,7 +74,8 @@ def test_shared_nlb_steps_are_each_verified(story: tuple[int, str]) -> None:
     assert text.count("(no IP yet)") == 6
     assert text.count("(empty)") == 6
     assert "custom.advertised.listeners in force (configuration " in text
-    assert ":8440+{broker_id},CLIENT_IAM://b-{broker_id}." in text
+    # One advertised listener per line.
+    assert ".amazonaws.com:8440+{broker_id}\n  CLIENT_IAM://b-{broker_id}." in text
     assert "UPDATE_CLUSTER_CONFIGURATION UPDATE_COMPLETE" in text
 
 

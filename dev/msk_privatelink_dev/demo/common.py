@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.naming import cluster_token
+from msk_privatelink.kernel.records import to_data
+from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink_dev.local.lambdas import REPO_ROOT
 from msk_privatelink_dev.local.stack import PROVIDER_TEMPLATE, Stack
 
@@ -117,3 +119,14 @@ def capture_bus_events(clients: AwsClients, cluster_arn: str) -> Callable[[], li
         return events
 
     return received
+
+
+def config_lines(config: ClusterConfig) -> str:
+    """The document as an operator writes it: only what differs from the defaults."""
+    document = to_data(config)
+    defaults = to_data(ClusterConfig(cluster_arn=config.cluster_arn))
+    shown = {k: v for k, v in document.items() if k == "cluster_arn" or v != defaults.get(k)}
+    lines = []
+    for key, value in shown.items():
+        lines.append(f"  {key}: {json.dumps(value)}")
+    return "\n".join(lines)

@@ -21,7 +21,7 @@ from msk_privatelink.kernel.models import AuthScheme
 from msk_privatelink.kernel.naming import TAG_CLUSTER_ARN, shared_load_balancer_name
 from msk_privatelink.kernel.records import parse
 from msk_privatelink.reconcile.config import ClusterConfig
-from msk_privatelink_dev.demo.common import DemoCluster, capture_bus_events
+from msk_privatelink_dev.demo.common import DemoCluster, capture_bus_events, config_lines
 
 if TYPE_CHECKING:
     from msk_privatelink_dev.demo.story import DemoRun
@@ -218,7 +218,9 @@ class SharedNlbAct:
         )
         parameter = self.run.store.put(config)
         shared = config.shared_nlb
-        self.out(f"Cluster {self.arn} in {network.vpc_id}; document in {parameter}")
+        self.out(f"Cluster {self.arn} in {network.vpc_id}")
+        self.out(f"Configuration document stored in {parameter}:")
+        self.out(config_lines(config))
         self.out(
             table(
                 ("SCHEME", "BROKER PORT", "NLB PORT PER BROKER", "BOOTSTRAP PORT"),
@@ -302,7 +304,9 @@ class SharedNlbAct:
             else "no configuration"
         )
         self.out(f"{CUSTOM_ADVERTISED_LISTENERS} in force ({where}):")
-        self.out(f"  {view.advertised or '(not set)'}")
+        # One listener per line: the property is one long comma-separated value.
+        for entry in (view.advertised or "(not set)").split(","):
+            self.out(f"  {entry}")
         operations = self.clients.kafka.list_cluster_operations_v2(ClusterArn=self.arn)[
             "ClusterOperationInfoList"
         ]

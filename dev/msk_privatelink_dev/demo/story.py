@@ -46,6 +46,7 @@ from msk_privatelink_dev.demo.common import (
     DemoFailure,
     Story,
     capture_bus_events,
+    config_lines,
     demo_stack,
     load_event,
 )
@@ -159,7 +160,8 @@ class DemoRun:
         queue_url = _provision_stack(self.clients, self.stack)
         self.store = ConfigStore(self.clients.ssm, PREFIX)
         parameter = self.store.put(self.config)
-        out(f"Configuration document stored in {parameter}")
+        out(f"Configuration document stored in {parameter}:")
+        out(config_lines(self.config))
         # The embedded MSK finishes a rolling restart at once: a message
         # returned while advertised listeners roll out comes back at once.
         env = provider_environments(self.stack, RETRY_DELAY_SECONDS="0")
@@ -268,7 +270,14 @@ class DemoRun:
         SharedNlbAct(self).run_act()
         OnboardingAct(self).run_act()
         self.story.heading("Summary")
-        headers = ("CLUSTER", "STEP", "BROKERS", "PLANNED CHANGES", "RECONCILES", "EVENTS")
+        headers = (
+            "CLUSTER",
+            "STEP",
+            "BROKERS",
+            "PLANNED CHANGES",
+            "RECONCILES",
+            "PUBLISHED GENERATION",
+        )
         self.out(table(headers, self.summary))
 
     def run_per_broker(self) -> None:
