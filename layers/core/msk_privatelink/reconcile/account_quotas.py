@@ -80,27 +80,22 @@ def check_elb_quotas(desired: DesiredState, actual: ActualState, limits: Mapping
     def value(limit: ElbLimit) -> int:
         return limits.get(limit.name, limit.default)
 
-    new_lbs = [name for name in desired.load_balancers if name not in actual.load_balancers]
-    if new_lbs:
-        needed = actual.region_network_load_balancers + len(new_lbs)
-        if needed > value(NETWORK_LOAD_BALANCERS):
+    for limit, present, wanted, existing in (
+        (
+            NETWORK_LOAD_BALANCERS,
+            actual.region_network_load_balancers,
+            desired.load_balancers,
+            actual.load_balancers,
+        ),
+        (TARGET_GROUPS, actual.region_target_groups, desired.target_groups, actual.target_groups),
+    ):
+        new = sum(1 for name in wanted if name not in existing)
+        if new and present + new > value(limit):
             _refuse(
-                NETWORK_LOAD_BALANCERS,
-                value(NETWORK_LOAD_BALANCERS),
-                needed,
-                f"{actual.region_network_load_balancers} in the Region now + {len(new_lbs)} "
-                f"this plan creates for {desired.cluster_arn}",
-            )
-    new_tgs = [name for name in desired.target_groups if name not in actual.target_groups]
-    if new_tgs:
-        needed = actual.region_target_groups + len(new_tgs)
-        if needed > value(TARGET_GROUPS):
-            _refuse(
-                TARGET_GROUPS,
-                value(TARGET_GROUPS),
-                needed,
-                f"{actual.region_target_groups} in the Region now + {len(new_tgs)} this plan "
-                f"creates for {desired.cluster_arn}",
+                limit,
+                value(limit),
+                present + new,
+                f"{present} in the Region now + {new} this plan creates for {desired.cluster_arn}",
             )
     listeners = Counter(spec.load_balancer for spec in desired.listeners.values())
     for lb, count in sorted(listeners.items()):

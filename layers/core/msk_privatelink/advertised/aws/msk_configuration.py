@@ -112,15 +112,8 @@ class MskConfigurationAdvertiser:
 
         current_arn = snapshot.configuration_arn
         current_revision = snapshot.configuration_revision
-        # Without a configuration the cluster runs MSK's defaults: nothing to keep.
-        current = (
-            self._properties(current_arn, int(current_revision))
-            if current_arn and current_revision
-            else b""
-        )
-        in_force = property_value(current, CUSTOM_ADVERTISED_LISTENERS)
-        wanted_value = custom_listeners_value(in_force, mapping)
-        if in_force is not None and same_listeners(in_force, wanted_value):
+        current, wanted_value, advertised = self._in_force(snapshot, mapping)
+        if advertised:
             return _outcome(
                 AdvertisedStatus.UP_TO_DATE,
                 "the configuration in force advertises the mapping",
@@ -153,15 +146,8 @@ class MskConfigurationAdvertiser:
                 MODE, note=f"cluster is {snapshot.state}: looked at when ACTIVE"
             )
         current_arn = snapshot.configuration_arn
-        current_revision = snapshot.configuration_revision
-        current = (
-            self._properties(current_arn, int(current_revision))
-            if current_arn and current_revision
-            else b""
-        )
-        in_force = property_value(current, CUSTOM_ADVERTISED_LISTENERS)
-        wanted_value = custom_listeners_value(in_force, mapping)
-        if in_force is not None and same_listeners(in_force, wanted_value):
+        current, wanted_value, advertised = self._in_force(snapshot, mapping)
+        if advertised:
             return AdvertisedPreview(MODE, note="the configuration in force advertises the mapping")
         wanted = properties_with(current, CUSTOM_ADVERTISED_LISTENERS, wanted_value)
         name = configuration_name(cluster_arn)
@@ -208,6 +194,20 @@ class MskConfigurationAdvertiser:
         return f"{arn}: deleted"
 
     # ------------------------------------------------------------------ reads
+
+    def _in_force(self, snapshot: _Cluster, mapping: AdvertisedMapping) -> tuple[bytes, str, bool]:
+        """The properties in force, the listeners value wanted, and whether
+        the configuration in force already advertises it."""
+        arn, revision = snapshot.configuration_arn, snapshot.configuration_revision
+        # Without a configuration the cluster runs MSK's defaults: nothing to keep.
+        current = self._properties(arn, int(revision)) if arn and revision else b""
+        in_force = property_value(current, CUSTOM_ADVERTISED_LISTENERS)
+        wanted_value = custom_listeners_value(in_force, mapping)
+        return (
+            current,
+            wanted_value,
+            in_force is not None and same_listeners(in_force, wanted_value),
+        )
 
     def _snapshot(self, cluster_arn: str) -> _Cluster:
         try:
