@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from msk_privatelink.advertised.outcome import AdvertisedListenersPendingError, AdvertisedStatus
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.kernel.errors import MskPrivateLinkError
+from msk_privatelink.reconcile.budget import RECORD_START_SECONDS, TimeBudget
 from msk_privatelink.reconcile.reconciler import ReconcileOutcome
 from msk_privatelink.reconcile.service import ReconcileService
 from msk_privatelink.reconcile.settings import ReconcilerSettings
@@ -36,7 +37,7 @@ def _service(settings: ReconcilerSettings) -> ReconcileService:
     return ReconcileService(AwsClients(), settings)
 
 
-def _record_handler(record: SQSRecord, done: set[str]) -> None:
+def _record_handler(record: SQSRecord, done: set[str], budget: TimeBudget) -> None:
     request = ReconcileRequest.from_json(record.body)
     logger.set_correlation_id(request.cluster_arn)
     logger.append_keys(cluster_arn=request.cluster_arn, trigger=request.trigger)
@@ -46,9 +47,17 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
         return
     # Outside the try: a broken deployment must fail loudly (and reach the DLQ).
     service = _service(ReconcilerSettings.from_env())
+    if budget.below(RECORD_START_SECONDS):
+        # Earlier records of the batch used the invocation: this one runs in
+        # the next, without counting as a failed receive.
+        service.continue_later(record.raw_event, request)
+        metrics.add_metric("ReconcileContinued", MetricUnit.Count, 1)
+        logger.info("too little time left in this invocation: queued again")
+        done.add(request.cluster_arn)
+        return
     started = time.monotonic()
     try:
-        outcome = service.reconcile(request)
+        outcome = service.reconcile(request, budget)
     except MskPrivateLinkError as exc:
         metrics.add_metric("ReconcileErrors", MetricUnit.Count, 1)
         if exc.retryable:
@@ -66,6 +75,12 @@ def _record_handler(record: SQSRecord, done: set[str]) -> None:
     if outcome.status in ("guarded", "refused"):
         metrics.add_metric("GuardRefusals", MetricUnit.Count, 1)
         logger.warning("guard withheld changes", extra=outcome.to_dict())
+    elif outcome.status == "partial":
+        # A big first create outlasts one invocation: what was made stays and
+        # is published, the next run makes the rest.
+        service.continue_later(record.raw_event, request)
+        metrics.add_metric("ReconcileContinued", MetricUnit.Count, 1)
+        logger.info("time budget spent, the next run carries on", extra=outcome.to_dict())
     elif outcome.status == "blocked":
         # Typically consumers still connected to a removed broker's service.
         metrics.add_metric("BlockedChanges", MetricUnit.Count, len(outcome.blocked))
@@ -107,10 +122,11 @@ def _advertised(outcome: ReconcileOutcome, receive_count: int) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     done: set[str] = set()
+    budget = TimeBudget.of(context)
     try:
         response = process_partial_response(
             event=event,
-            record_handler=lambda record: _record_handler(record, done),
+            record_handler=lambda record: _record_handler(record, done, budget),
             processor=processor,
             context=context,
         )

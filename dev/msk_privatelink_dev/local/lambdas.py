@@ -17,7 +17,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,8 @@ class FakeContext:
     function_name: str
     memory_limit_in_mb: int = 512
     function_version: str = "$LATEST"
+    # Seconds left in the invocation; tests shorten it to drive time budgets.
+    remaining_seconds: Callable[[], float] = field(default=lambda: 120.0, compare=False)
 
     @property
     def invoked_function_arn(self) -> str:
@@ -50,7 +52,7 @@ class FakeContext:
         return str(uuid.uuid4())
 
     def get_remaining_time_in_millis(self) -> int:
-        return 120_000
+        return int(self.remaining_seconds() * 1000)
 
 
 # The function (its directory under functions/) whose handler is running, so
@@ -128,6 +130,8 @@ class LocalFunctions:
         self._sqs = session.client("sqs")
         self.env = {name: dict(env[name]) for name in PROVIDER_HANDLERS}
         self._queue_url = queue_url
+        # Makes each reconciler invocation's clock (seconds left); None: 120 s.
+        self.reconciler_time: Callable[[], Callable[[], float]] | None = None
         self._queue_arn = self._sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
@@ -169,7 +173,7 @@ class LocalFunctions:
             with environment(self.env["reconciler"]), contextlib.redirect_stdout(self.log):
                 try:
                     response: dict[str, Any] = self.reconciler.lambda_handler(
-                        event, FakeContext("reconciler")
+                        event, self._reconciler_context()
                     )
                 except Exception as exc:
                     # Lambda returns every message of a failed invocation to the queue.
@@ -190,6 +194,11 @@ class LocalFunctions:
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         return sqs_record(message, self._queue_arn)
+
+    def _reconciler_context(self) -> FakeContext:
+        if self.reconciler_time is None:
+            return FakeContext("reconciler")
+        return FakeContext("reconciler", remaining_seconds=self.reconciler_time())
 
 
 def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:

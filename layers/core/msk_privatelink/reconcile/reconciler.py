@@ -30,6 +30,7 @@ from msk_privatelink.reconcile.aws.lease import ClusterLeases
 from msk_privatelink.reconcile.aws.msk import MskInventoryReader
 from msk_privatelink.reconcile.aws.provider_zone import ProviderZoneReader
 from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher, PublishedState
+from msk_privatelink.reconcile.budget import TimeBudget
 from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink.reconcile.desired import build_desired
 from msk_privatelink.reconcile.desired_common import resolve_schemes
@@ -54,7 +55,9 @@ logger = logging.getLogger(__name__)
 # Additions after which the consumer-visible view must be read again.
 VIEW_STEPS = frozenset({Step.CREATE_LISTENER, Step.MODIFY_LISTENER, Step.CREATE_ENDPOINT_SERVICE})
 
-Status = Literal["converged", "unchanged", "guarded", "blocked", "refused", "planned"]
+# partial: the run's time was up before every change was made; the rest is
+# deferred to the next run (reconcile/budget.py).
+Status = Literal["converged", "unchanged", "guarded", "blocked", "refused", "planned", "partial"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class ReconcileOutcome:
     conflicts: tuple[str, ...] = ()
     # Removals that AWS did not allow yet (e.g. consumers still connected).
     blocked: tuple[tuple[Change, str], ...] = ()
+    # Changes not started because the run's time budget was spent.
+    deferred: tuple[Change, ...] = ()
     generation: int | None = None
     actual: ActualState | None = field(default=None, repr=False)
     # shared-nlb with advertised listeners: what this run's step did (None:
@@ -100,6 +105,7 @@ class ReconcileOutcome:
             "applied": len(self.applied),
             "withheld": [c.to_dict() for c in self.withheld],
             "blocked": [{**c.to_dict(), "reason": why} for c, why in self.blocked],
+            "deferred": len(self.deferred),
             "reasons": list(self.reasons),
             "conflicts": list(self.conflicts),
             "published_generation": self.generation,
@@ -215,20 +221,28 @@ class Reconciler:
         )
 
     def reconcile(
-        self, config: ClusterConfig, *, dry_run: bool = False, deep: bool = False
+        self,
+        config: ClusterConfig,
+        *,
+        dry_run: bool = False,
+        deep: bool = False,
+        budget: TimeBudget | None = None,
     ) -> ReconcileOutcome:
+        """``budget``: the invocation's time; without one every change is made
+        (the CLI). With one, changes stop starting when it runs low and the
+        outcome is ``partial``: the caller runs the cluster again."""
         advertiser = None if dry_run else self._advertiser(config)
         started = self._leases.now() if self._leases is not None else 0.0
         a = self.assess(config, deep=deep)
         if dry_run or self._leases is None or a.decision.allowed.is_empty:
             # Nothing to change: no lease, so a no-op run makes no write at all.
-            return self._run(a, dry_run=dry_run, advertiser=advertiser, deep=deep)
+            return self._run(a, dry_run=dry_run, advertiser=advertiser, deep=deep, budget=budget)
         with self._leases.held(config.cluster_arn) as lease:
             # Every writer holds the lease, so the plan is stale only if
             # another holder could have written while we were reading.
             if lease.others_wrote_since(started):
                 a = self.assess(config, deep=deep)
-            return self._run(a, dry_run=False, advertiser=advertiser, deep=deep)
+            return self._run(a, dry_run=False, advertiser=advertiser, deep=deep, budget=budget)
 
     def advertised_preview(self, a: Assessment) -> AdvertisedPreview | None:
         """What the advertised-listeners step would write after this plan
@@ -271,6 +285,7 @@ class Reconciler:
         dry_run: bool,
         advertiser: AdvertisedListeners | None = None,
         deep: bool = False,
+        budget: TimeBudget | None = None,
     ) -> ReconcileOutcome:
         if a.actual.conflicts:
             logger.warning(
@@ -290,10 +305,13 @@ class Reconciler:
         actual = a.actual
         applied: list[Change] = []
         failures: list[tuple[Change, MskPrivateLinkError]] = []
+        deferred: list[Change] = []
+        out_of_time = budget.apply_exhausted if budget is not None else _never
         if not additions.is_empty:
-            added = self._applier.apply_additions(additions, actual)
+            added = self._applier.apply_additions(additions, actual, out_of_time)
             applied += added.applied
             failures = added.failed
+            deferred += added.deferred
             # Read again now only when the additions can change what consumers
             # see (or nothing else will: the last read is also the verify).
             if removals.is_empty or any(c.step in VIEW_STEPS for c in additions.changes):
@@ -301,35 +319,22 @@ class Reconciler:
 
         # Consumers hear about the new view before removals run: a removed
         # broker's endpoint service can only go once they let go of it.
-        generation = None
-        state: PublishedState | None = None
-        if self._publisher is not None:
-            # One GetItem serves the publisher and the advertised-listeners record.
-            state = self._publisher.state(a.config.cluster_arn)
-            view = endpoints_view(a.inventory, actual)
-            kept = withheld_brokers_missing_from(view, a.decision)
-            if kept:
-                # The view is built from the brokers MSK listed; one whose
-                # removal the guard withheld (an incomplete ListNodes, a cluster
-                # mid-operation) is still served here, and a view without it
-                # would make consumers delete its endpoint and records. The
-                # next unguarded run publishes.
-                logger.warning(
-                    "view not published: it lacks brokers whose removal was withheld",
-                    extra={"cluster_arn": a.config.cluster_arn, "brokers": kept},
-                )
-            else:
-                generation = self._publisher.publish_if_changed(view, state)
+        generation, state = self._publish(a, actual)
 
         blocked: tuple[tuple[Change, str], ...] = ()
-        if not removals.is_empty:
-            result = self._applier.apply_isolated(removals, actual)
+        if deferred:
+            # Removals wait for every addition: a broker's old path goes
+            # only once its new one is made.
+            deferred += removals.changes
+        elif not removals.is_empty:
+            result = self._applier.apply_isolated(removals, actual, out_of_time)
             applied += result.applied
             blocked = tuple(result.blocked)
+            deferred += result.deferred
             actual = self._reread(a)
         failed_brokers = frozenset(c.broker_id for c, _ in failures if c.broker_id is not None)
         if applied:
-            self._verify(a, actual, blocked, failed_brokers)
+            self._verify(a, actual, blocked, failed_brokers, tuple(deferred))
         if failures:
             change, error = failures[0]
             logger.error(
@@ -352,12 +357,23 @@ class Reconciler:
         if (
             advertiser is not None
             and not failures
+            and not deferred
             and not any(not c.destructive for c in a.decision.withheld)
         ):
             advertised = self._advertise(a, advertiser, tuple(applied), state, deep=deep)
 
         status: Status
-        if blocked:
+        if deferred:
+            status = "partial"
+            logger.warning(
+                "time budget spent: changes deferred to the next run",
+                extra={
+                    "cluster_arn": a.config.cluster_arn,
+                    "applied": len(applied),
+                    "deferred": len(deferred),
+                },
+            )
+        elif blocked:
             status = "blocked"
         elif a.decision.guarded:
             status = "guarded"
@@ -371,8 +387,33 @@ class Reconciler:
             generation=generation,
             actual=actual,
             blocked=blocked,
+            deferred=tuple(deferred),
             advertised=advertised,
         )
+
+    def _publish(
+        self, a: Assessment, actual: ActualState
+    ) -> tuple[int | None, PublishedState | None]:
+        """Publish the view of what exists, when it changed: the generation
+        published (None: unchanged or withheld) and the state item read."""
+        if self._publisher is None:
+            return None, None
+        # One GetItem serves the publisher and the advertised-listeners record.
+        state = self._publisher.state(a.config.cluster_arn)
+        view = endpoints_view(a.inventory, actual)
+        kept = withheld_brokers_missing_from(view, a.decision)
+        if kept:
+            # The view is built from the brokers MSK listed; one whose
+            # removal the guard withheld (an incomplete ListNodes, a cluster
+            # mid-operation) is still served here, and a view without it
+            # would make consumers delete its endpoint and records. The
+            # next unguarded run publishes.
+            logger.warning(
+                "view not published: it lacks brokers whose removal was withheld",
+                extra={"cluster_arn": a.config.cluster_arn, "brokers": kept},
+            )
+            return None, state
+        return self._publisher.publish_if_changed(view, state), state
 
     def _record_brokers(self, a: Assessment, state: PublishedState | None) -> None:
         """The change detector's baseline: the brokers this run left fully
@@ -487,13 +528,14 @@ class Reconciler:
         actual: ActualState,
         blocked: tuple[tuple[Change, str], ...],
         failed_brokers: frozenset[int] = frozenset(),
+        deferred: tuple[Change, ...] = (),
     ) -> None:
         residual = compute_plan(a.desired, actual)
         # Withheld or blocked removals, and whatever depends on them, stay
         # pending; so does every change of a broker whose additions failed.
         pending_brokers = {c.broker_id for c in a.decision.withheld if c.destructive}
         pending_brokers |= {c.broker_id for c, _ in blocked}
-        expected = {(c.step, c.key) for c in a.decision.withheld}
+        expected = {(c.step, c.key) for c in (*a.decision.withheld, *deferred)}
         left = [
             c
             for c in residual.changes
@@ -517,6 +559,7 @@ class Reconciler:
         generation: int | None = None,
         actual: ActualState | None = None,
         blocked: tuple[tuple[Change, str], ...] = (),
+        deferred: tuple[Change, ...] = (),
         advertised: AdvertisedOutcome | None = None,
     ) -> ReconcileOutcome:
         return ReconcileOutcome(
@@ -530,8 +573,13 @@ class Reconciler:
             generation=generation,
             actual=actual or a.actual,
             blocked=blocked,
+            deferred=deferred,
             advertised=advertised,
         )
+
+
+def _never() -> bool:
+    return False
 
 
 def withheld_brokers_missing_from(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.aws.errors import translate
 from msk_privatelink.aws.pacing import DescribePacer
 from msk_privatelink.onboarding.aws.tenants import TenantRegistry
 from msk_privatelink.onboarding.settings import tenant_table_from_env
@@ -23,6 +24,8 @@ from msk_privatelink.onboarding.tenancy import with_tenants
 from msk_privatelink.reconcile.aws.config_store import ConfigStore
 from msk_privatelink.reconcile.aws.lease import ClusterLeases
 from msk_privatelink.reconcile.aws.publisher import EndpointsPublisher
+from msk_privatelink.reconcile.aws.reconcile_queue import enqueue
+from msk_privatelink.reconcile.budget import TimeBudget
 from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink.reconcile.reconciler import ReconcileOutcome, Reconciler
 from msk_privatelink.reconcile.settings import ReconcilerSettings
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 
 # Half the reconciler's 120 s timeout: past it a run reads at the API's pace.
 PACED_SECONDS = 60.0
+# The trigger of a request that carries on a run cut short by its time budget.
+CONTINUE_TRIGGER = "continue"
 
 
 class ReconcileService:
@@ -90,10 +95,16 @@ class ReconcileService:
             return config
         return with_tenants(config, self.tenants.for_cluster(cluster_arn))
 
-    def reconcile_cluster(self, cluster_arn: str, *, deep: bool = False) -> ReconcileOutcome:
-        return self.reconciler.reconcile(self.effective_config(cluster_arn), deep=deep)
+    def reconcile_cluster(
+        self, cluster_arn: str, *, deep: bool = False, budget: TimeBudget | None = None
+    ) -> ReconcileOutcome:
+        return self.reconciler.reconcile(
+            self.effective_config(cluster_arn), deep=deep, budget=budget
+        )
 
-    def reconcile(self, request: ReconcileRequest) -> ReconcileOutcome:
+    def reconcile(
+        self, request: ReconcileRequest, budget: TimeBudget | None = None
+    ) -> ReconcileOutcome:
         # The scheduled sweep is the deep check: it re-reads what event-driven
         # runs trust from marker tags, so changes made by hand are repaired.
         deep = request.trigger == "schedule"
@@ -101,7 +112,22 @@ class ReconcileService:
             if deep:
                 for pacer in self.pacers:
                     paced.enter_context(pacer.active(PACED_SECONDS))
-            return self.reconcile_cluster(request.cluster_arn, deep=deep)
+            return self.reconcile_cluster(request.cluster_arn, deep=deep, budget=budget)
+
+    def continue_later(self, record: dict[str, Any], request: ReconcileRequest) -> None:
+        """Queue the record's cluster again, behind this record in its message
+        group: a run that stopped for time (or never started) carries on in the
+        next invocation. The deduplication id comes from the record, so a
+        retried invocation queues it once."""
+        _, _, _, _, account, name = record["eventSourceARN"].split(":")
+        try:
+            url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        except ClientError as exc:
+            raise translate(exc, "GetQueueUrl") from exc
+        follow = ReconcileRequest(
+            request.cluster_arn, CONTINUE_TRIGGER, f"continue:{record['messageId']}"[:128]
+        )
+        enqueue(self._sqs, url["QueueUrl"], [follow])
 
     def retry_soon(self, records: list[dict[str, Any]]) -> None:
         """Shorten the visibility timeout of failed SQS records (best effort)."""

@@ -61,6 +61,17 @@ class ApplyResult:
     blocked: list[tuple[Change, str]] = field(default_factory=list)
     # Additions of a broker that failed, with the error (apply_additions).
     failed: list[tuple[Change, MskPrivateLinkError]] = field(default_factory=list)
+    # Changes not started because the run's time was up (a later run makes them).
+    deferred: list[Change] = field(default_factory=list)
+
+    def defer_rest(self, changes: tuple[Change, ...]) -> None:
+        """Defer every change of ``changes`` this result has not handled yet."""
+        handled = {*self.applied, *(c for c, _ in self.blocked), *(c for c, _ in self.failed)}
+        self.deferred = [c for c in changes if c not in handled]
+
+
+def _never() -> bool:
+    return False
 
 
 class PlanApplier:
@@ -84,18 +95,25 @@ class PlanApplier:
         self._unverified_tgs: dict[str, str] = {}
         self._handlers = self._handler_table()
 
-    def apply_additions(self, plan: Plan, actual: ActualState) -> ApplyResult:
+    def apply_additions(
+        self, plan: Plan, actual: ActualState, out_of_time: Callable[[], bool] = _never
+    ) -> ApplyResult:
         """Apply additions in order; one broker's failure skips only the rest
         of that broker's changes (they build on it), so every other broker
         still gets its path. A failure of a change that serves the whole
         cluster (a shared load balancer, a bootstrap group, a record batch)
-        stops the run: everything after it may depend on it."""
+        stops the run: everything after it may depend on it. Once
+        ``out_of_time`` says so, no further change starts: the rest is
+        deferred (each change is whole, so a later run resumes cleanly)."""
         self._start(actual)
         result = ApplyResult()
         failed: set[int] = set()
         upserts = [c for c in plan.changes if c.step is Step.UPSERT_RECORD]
         batched = False
-        for change in plan.changes:
+        for index, change in enumerate(plan.changes):
+            if out_of_time():
+                result.defer_rest(plan.changes[index:])
+                break
             if change.step is Step.UPSERT_RECORD:
                 # One Route 53 batch, when the first record comes up, without
                 # the records of brokers whose load balancer failed.
@@ -124,13 +142,19 @@ class PlanApplier:
             result.applied.append(change)
         return result
 
-    def apply_isolated(self, plan: Plan, actual: ActualState) -> ApplyResult:
+    def apply_isolated(
+        self, plan: Plan, actual: ActualState, out_of_time: Callable[[], bool] = _never
+    ) -> ApplyResult:
         """Apply removals broker by broker: a retryable failure blocks only the
-        rest of that broker's removals (they depend on it), not other brokers'."""
+        rest of that broker's removals (they depend on it), not other brokers'.
+        ``out_of_time`` as for apply_additions."""
         self._start(actual)
         result = ApplyResult()
         failed: set[str] = set()
-        for change in plan.changes:
+        for index, change in enumerate(plan.changes):
+            if out_of_time():
+                result.defer_rest(plan.changes[index:])
+                break
             group = str(change.broker_id) if change.broker_id is not None else change.key
             if group in failed:
                 result.blocked.append((change, "an earlier removal of the same broker is pending"))
