@@ -16,6 +16,7 @@ from msk_privatelink.onboarding.aws.subscriptions import (
     legacy_statement_id,
 )
 from tests.cli.test_cli import Run
+from tests.cli.test_cli_plan_impacts import documented_fields
 from tests.integration.harness import BUS, STACK, World, world
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,18 @@ def test_migration_lists_first_then_moves_every_tenant(w: World, cli: Callable[.
         legacy(w, account)
     events = w.aws.client("events")
 
+    as_json = cli(
+        "migrate-subscriptions",
+        "--cluster-arn",
+        w.cluster_arn,
+        "--stack-name",
+        STACK,
+        "--output",
+        "json",
+    )
+    listing = json.loads(as_json.out)
+    assert listing["migrated"] is False
+    assert sorted(t["account"] for t in listing["tenants"]) == sorted(ACCOUNTS)
     listed = cli("migrate-subscriptions", "--cluster-arn", w.cluster_arn, "--stack-name", STACK)
     assert listed.code == 0, listed.err
     assert all(f"{a} eu-west-1" in listed.out for a in ACCOUNTS), listed.out
@@ -80,6 +93,9 @@ def test_migration_lists_first_then_moves_every_tenant(w: World, cli: Callable[.
     )
     assert moved.code == 0, moved.err
     report = json.loads(moved.out)
+    # Both documents together have exactly the fields docs/cli.md lists.
+    assert set(listing) | set(report) == documented_fields("migrate-subscriptions")
+    assert report["migrated"] is True
     assert sorted(report["accountsAdmitted"]) == sorted(ACCOUNTS)
     assert len(report["rulesRemoved"]) == 2
     assert events.list_rules(EventBusName=BUS, NamePrefix="mpl-")["Rules"] == []

@@ -184,6 +184,7 @@ def test_every_json_document_has_exactly_the_documented_fields(
         "apply": cli("apply", "--config", str(config_file), "--output", "json"),
         "status": cli("status", "--config", str(config_file), "--output", "json"),
         "destroy": cli("destroy", "--config", str(config_file), "--output", "json"),
+        "diagram": cli("diagram", "--config", str(config_file), "--output", "json"),
     }
     for command, run in documents.items():
         assert run.code == 0, (command, run.err)

@@ -49,7 +49,7 @@ class Story:
 
 
 @pytest.fixture(scope="module")
-def story() -> Iterator[Story]:
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     output: list[str] = []
     with (
         warnings.catch_warnings(),
@@ -57,7 +57,7 @@ def story() -> Iterator[Story]:
         keep_sender(),
     ):
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        run = DemoRun(aws, output.append)
+        run = DemoRun(aws, output.append, tmp_path_factory.mktemp("diagrams"))
         provider_account = aws.account_id
 
         def stack_of(function: str, account: str, region: str) -> Stack:

@@ -8,6 +8,8 @@ reject states they must not accept.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +28,35 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def story() -> tuple[int, str]:
+def diagrams(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("diagrams")
+
+
+@pytest.fixture(scope="module")
+def story(diagrams: Path) -> tuple[int, str]:
     lines: list[str] = []
-    code = run_demo(lines.append)
+    code = run_demo(lines.append, diagrams)
     return code, "\n".join(lines)
+
+
+def test_each_act_writes_its_topology_as_mermaid_and_svg(
+    story: tuple[int, str], diagrams: Path
+) -> None:
+    _, text = story
+    acts = ("1-nlb-per-broker", "2-shared-nlb", "3-two-consumers")
+    assert sorted(p.name for p in diagrams.iterdir()) == sorted(
+        f"{act}.{suffix}" for act in acts for suffix in ("mmd", "svg")
+    )
+    for act in acts:
+        assert f"Topology diagram: {diagrams / act}.mmd and {diagrams / act}.svg" in text
+        ET.fromstring((diagrams / f"{act}.svg").read_text(encoding="utf-8"))
+    # Act 3: both onboarded consumers reach each of the six brokers' services.
+    picture = (diagrams / "3-two-consumers.mmd").read_text(encoding="utf-8")
+    assert picture.count("broker ") == 6
+    consumers = {
+        line.split(" --> ")[0].strip() for line in picture.splitlines() if " --> s_" in line
+    }
+    assert len(consumers) == 3  # the document's principal and the two tenants
 
 
 def test_the_demo_succeeds(story: tuple[int, str]) -> None:

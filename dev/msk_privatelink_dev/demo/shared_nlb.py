@@ -353,3 +353,4 @@ class SharedNlbAct:
         finally:
             self.aws.msk.complete_immediately = True
         run.react(cluster, "scale out done", "ec2-create-network-interface.json")
+        run.diagram("2-shared-nlb", self.arn)

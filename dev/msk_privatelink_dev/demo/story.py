@@ -23,6 +23,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -59,6 +60,9 @@ from msk_privatelink_dev.local.lambdas import (
 )
 from msk_privatelink_dev.local.stack import Stack
 from msk_privatelink_dev.local.workflows import WORKFLOW_MOTO_CONFIG, keep_sender
+
+# Each act's topology diagram (Mermaid and SVG), relative to where the demo runs.
+DIAGRAMS = Path("demo-output")
 
 if TYPE_CHECKING:
     from msk_privatelink_dev.embedded import EmbeddedAws
@@ -134,9 +138,13 @@ def verify(clients: AwsClients, config: ClusterConfig, reconciler: Reconciler) -
 class DemoRun:
     """One run of the story on an entered EmbeddedAws."""
 
-    def __init__(self, aws: EmbeddedAws, out: Callable[[str], None]) -> None:
+    def __init__(
+        self, aws: EmbeddedAws, out: Callable[[str], None], diagrams: Path = DIAGRAMS
+    ) -> None:
         self.aws = aws
         self.out = out
+        # Where each act's topology diagram goes.
+        self.diagrams = diagrams
         self.story = Story(out)
         self.clients = AwsClients(aws.session(), region=aws.region)
         self.summary: list[tuple[object, ...]] = []
@@ -251,6 +259,23 @@ class DemoRun:
                 return responses
         raise DemoFailure(f"reconciler failed {attempts} times in a row: {responses[-1]}")
 
+    def diagram(self, name: str, cluster_arn: str) -> None:
+        """Write the cluster's live topology as Mermaid and SVG, as
+        `msk-privatelink diagram` draws it."""
+        from msk_privatelink.cli.diagram import render, zones_of
+        from msk_privatelink.topology.model import topology_of
+
+        status = status_of(self.reconciler, self.effective_config(cluster_arn))
+        subnets = sorted({b["subnet_id"] for b in status["brokers"] if b["subnet_id"]})
+        topology = topology_of(status, zones_of(self.clients, subnets))
+        self.diagrams.mkdir(parents=True, exist_ok=True)
+        written = []
+        for form, suffix in (("mermaid", "mmd"), ("svg", "svg")):
+            path = self.diagrams / f"{name}.{suffix}"
+            path.write_text(render(topology, form), encoding="utf-8")
+            written.append(str(path))
+        self.out(f"Topology diagram: {' and '.join(written)}")
+
     def note(self, cluster: str, step: str, brokers: int) -> None:
         """A summary row for a step that ran no reconcile."""
         self.summary.append((cluster, step, brokers, "-", "-", "-"))
@@ -325,9 +350,10 @@ class DemoRun:
             "kafka-update-broker-count.json",
             targetNumberOfBrokerNodes=3,
         )
+        self.diagram("1-nlb-per-broker", self.arn)
 
 
-def run_demo(out: Callable[[str], None] = print) -> int:
+def run_demo(out: Callable[[str], None] = print, diagrams: Path = DIAGRAMS) -> int:
     from msk_privatelink_dev.embedded import EmbeddedAws
 
     # moto's Step Functions engine logs, as errors, the absent optional
@@ -344,7 +370,7 @@ def run_demo(out: Callable[[str], None] = print) -> int:
             # Powertools warns when an invocation published no metric; not news here.
             warnings.filterwarnings("ignore", message="No application metrics to publish")
             try:
-                DemoRun(aws, out).run()
+                DemoRun(aws, out, diagrams).run()
             except DemoFailure as exc:
                 out(f"\nDEMO FAILED: {exc}")
                 return 1

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,9 @@ EXIT_CHANGES = 2
 # the development package) register here as entry points, so this module
 # never imports what the Lambda layer does not ship.
 COMMAND_GROUP = "msk_privatelink.commands"
+# Runtime commands in modules of their own, each exposing COMMAND (a Command);
+# their heavy imports wait until they run.
+BUILTIN_COMMANDS: tuple[tuple[str, str], ...] = (("diagram", "msk_privatelink.cli.diagram"),)
 
 
 class Command(Protocol):
@@ -47,7 +51,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def _config_source(parser: argparse.ArgumentParser) -> None:
+def config_source(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", type=Path, help="cluster configuration file (YAML or JSON)")
     src.add_argument(
@@ -65,7 +69,7 @@ def _config_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("table", "json"), default="table")
 
 
-def _tenant_source(parser: argparse.ArgumentParser) -> None:
+def tenant_source(parser: argparse.ArgumentParser) -> None:
     tenants = parser.add_mutually_exclusive_group()
     tenants.add_argument(
         "--tenant-table",
@@ -85,16 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     plan = sub.add_parser("plan", help="show what apply would change (dry run)")
-    _config_source(plan)
-    _tenant_source(plan)
+    config_source(plan)
+    tenant_source(plan)
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 0 when nothing would change, 2 when something would, 1 on error",
     )
     apply = sub.add_parser("apply", help="make the NLB layer match the brokers")
-    _config_source(apply)
-    _tenant_source(apply)
+    config_source(apply)
+    tenant_source(apply)
     apply.add_argument(
         "--auto-approve",
         action="store_true",
@@ -108,13 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "brokers from here, which needs a route to them)",
     )
     status = sub.add_parser("status", help="brokers and the resources serving each")
-    _config_source(status)
-    _tenant_source(status)
+    config_source(status)
+    tenant_source(status)
 
     destroy = sub.add_parser(
         "destroy", help="remove every resource this tool created for the cluster"
     )
-    _config_source(destroy)
+    config_source(destroy)
     destroy.add_argument("--yes", action="store_true", help="apply; without it, only show the plan")
 
     from msk_privatelink.cli import migrate
@@ -126,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
+    for name, module in BUILTIN_COMMANDS:
+        builtin: Command = import_module(module).COMMAND
+        parser_of = sub.add_parser(name, help=builtin.help)
+        builtin.configure(parser_of)
+        parser_of.set_defaults(extension=builtin)
+
     for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         command: Command = entry.load()
         extra = sub.add_parser(entry.name, help=command.help)
@@ -134,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
+def load_cluster(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
     from msk_privatelink.aws.clients import CLI_CONFIG, AwsClients
     from msk_privatelink.reconcile.aws.config_store import ConfigStore
     from msk_privatelink.reconcile.config import load_config_file
@@ -241,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
         from msk_privatelink.cli import migrate
 
         return migrate.run(args, _cluster_region(args.cluster_arn, args.region))
-    config, clients = _load(args)
+    config, clients = load_cluster(args)
     if args.command == "status":
         from msk_privatelink.cli.status import render_status_document, status_of
 

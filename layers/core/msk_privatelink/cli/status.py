@@ -89,12 +89,15 @@ def status_document(
         "endpoint_services": [
             {
                 "service_name": svc.service_name,
+                "load_balancer": lb,
                 "state": svc.state,
                 "acceptance_required": svc.acceptance_required,
                 "allowed_principals": sorted(svc.allowed_principals),
                 "supported_regions": sorted(svc.supported_regions),
             }
-            for svc in sorted(actual.endpoint_services.values(), key=lambda x: x.service_name)
+            for lb, svc in sorted(
+                actual.endpoint_services.items(), key=lambda item: item[1].service_name
+            )
         ],
         "pending_changes": len(assessment.plan) if assessment else None,
         "plan_error": plan_error,
