@@ -39,6 +39,19 @@ def story(diagrams: Path) -> tuple[int, str]:
     return code, "\n".join(lines)
 
 
+def test_the_demo_prices_the_connectivity_it_built(story: tuple[int, str]) -> None:
+    _, text = story
+
+    section = text.split("Monthly cost at 10,000 GB a month (msk-privatelink cost):", 1)[1]
+    # The nlb-per-broker cluster as it stands: 6 brokers in 3 zones, one
+    # scheme, the document's consumer and the two onboarded accounts.
+    assert "6 brokers in 3 AZs, 1 scheme(s), 3 consumer account(s)" in section
+    header = next(line for line in section.splitlines() if line.startswith("METER"))
+    assert header.split()[:4] == ["METER", "PAYER", "USD/UNIT", "UNIT"]
+    assert "nlb_hour" in section
+    assert "endpoint_az_hour" in section
+
+
 def test_each_act_writes_its_topology_as_mermaid_and_svg(
     story: tuple[int, str], diagrams: Path
 ) -> None:
@@ -48,7 +61,8 @@ def test_each_act_writes_its_topology_as_mermaid_and_svg(
         f"{act}.{suffix}" for act in acts for suffix in ("mmd", "svg")
     )
     for act in acts:
-        assert f"Topology diagram: {diagrams / act}.mmd and {diagrams / act}.svg" in text
+        assert f"Topology diagram (Mermaid): {diagrams / act}.mmd" in text
+        assert f"Topology diagram (SVG): {diagrams / act}.svg" in text
         ET.fromstring((diagrams / f"{act}.svg").read_text(encoding="utf-8"))
     # Act 3: both onboarded consumers reach each of the six brokers' services.
     picture = (diagrams / "3-two-consumers.mmd").read_text(encoding="utf-8")
@@ -74,7 +88,7 @@ def test_the_demo_shows_its_configurations_and_stays_readable(story: tuple[int, 
     assert '  allowed_principals: ["arn:aws:iam::210987654321:root"]' in text
     assert '  pattern: "shared-nlb"' in text
     assert "PUBLISHED GENERATION" in text
-    assert max(len(line) for line in text.splitlines()) <= 170
+    assert max(len(line) for line in text.splitlines()) <= 120
 
 
 def test_nlb_per_broker_steps_are_each_verified(story: tuple[int, str]) -> None:

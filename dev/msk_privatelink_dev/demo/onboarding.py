@@ -437,6 +437,7 @@ class OnboardingAct:
         self.verify([same, other], [])
         self.out(CONSUMERS_VERIFIED)
         run.diagram("3-two-consumers", self.arn)
+        run.cost(self.arn, gb_per_month=10_000)
 
         run.story.heading(f"Offboard consumer {other.account_id}; {same.account_id} keeps working")
         self.execute("offboarding", {"clusterArn": self.arn, "consumerAccountId": other.account_id})

@@ -32,8 +32,8 @@ SCHEMES = (AuthScheme.TLS, AuthScheme.SASL_IAM)
 LISTENER_NAMES = {AuthScheme.TLS: "CLIENT_SECURE", AuthScheme.SASL_IAM: "CLIENT_IAM"}
 CUSTOM_ADVERTISED_LISTENERS = "custom.advertised.listeners"
 SHARED_VERIFIED = (
-    "Verified: each broker's port reaches only that broker, bootstrap reaches all, "
-    "zone records and advertised listeners match; re-plan is empty."
+    "Verified: each port reaches only its broker, bootstrap all; "
+    "records and advertised listeners match; re-plan is empty."
 )
 
 

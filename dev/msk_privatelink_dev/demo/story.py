@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,9 @@ from msk_privatelink_dev.local.lambdas import (
 from msk_privatelink_dev.local.stack import Stack
 from msk_privatelink_dev.local.workflows import WORKFLOW_MOTO_CONFIG, keep_sender
 
+# The widest line the demo prints: plan tables are fitted to it, longer
+# sentences wrapped.
+WIDTH = 120
 # Each act's topology diagram (Mermaid and SVG), relative to where the demo runs.
 DIAGRAMS = Path("demo-output")
 
@@ -200,7 +204,7 @@ class DemoRun:
         out = self.out
         assessment = self.assess(cluster.arn)
         out(f"Plan before the event ({event_file}):")
-        out(render_plan(assessment.plan, assessment.decision))
+        out(render_plan(assessment.plan, assessment.decision, width=WIDTH))
         routed = self.functions.route(load_event(event_file, cluster.arn, **overrides))
         out(f"Router: {routed['note']}; enqueued {len(routed['enqueued'])}")
         self.converge(cluster, step, assessment)
@@ -209,7 +213,7 @@ class DemoRun:
         """One tick of the change detector's schedule, then verify and report."""
         assessment = self.assess(cluster.arn)
         self.out("Plan before the tick:")
-        self.out(render_plan(assessment.plan, assessment.decision))
+        self.out(render_plan(assessment.plan, assessment.decision, width=WIDTH))
         detected = self.functions.detect()
         self.out(
             f"Change detector: {detected['clusters']} cluster(s) listed, "
@@ -269,12 +273,33 @@ class DemoRun:
         subnets = sorted({b["subnet_id"] for b in status["brokers"] if b["subnet_id"]})
         topology = topology_of(status, zones_of(self.clients, subnets))
         self.diagrams.mkdir(parents=True, exist_ok=True)
-        written = []
-        for form, suffix in (("mermaid", "mmd"), ("svg", "svg")):
+        for form, suffix, label in (("mermaid", "mmd", "Mermaid"), ("svg", "svg", "SVG")):
             path = self.diagrams / f"{name}.{suffix}"
             path.write_text(render(topology, form), encoding="utf-8")
-            written.append(str(path))
-        self.out(f"Topology diagram: {' and '.join(written)}")
+            self.out(f"Topology diagram ({label}): {path}")
+
+    def cost(self, cluster_arn: str, gb_per_month: float) -> None:
+        """What `msk-privatelink cost --cluster-arn ... --gb-per-month N` shows
+        for a cluster as it stands (its brokers, zones, schemes and consumers)."""
+        from msk_privatelink.cli.cost import render_cost_document
+        from msk_privatelink.cost.live import live_scenario
+        from msk_privatelink.cost.model import estimate
+        from msk_privatelink.cost.overrides import price_table
+        from msk_privatelink.cost.report import cost_document
+
+        config = self.effective_config(cluster_arn)
+        inventory, _ = self.reconciler.observe(config)
+        s = live_scenario(config, inventory, gb_per_month=gb_per_month)
+        prices = price_table(self.aws.region, None, "")
+        document = cost_document(
+            s,
+            prices,
+            estimate(s, prices),
+            cluster_arn=cluster_arn,
+            configured_pattern=config.pattern,
+        )
+        self.out(f"Monthly cost at {gb_per_month:,.0f} GB a month (msk-privatelink cost):")
+        self.out(render_cost_document(document))
 
     def note(self, cluster: str, step: str, brokers: int) -> None:
         """A summary row for a step that ran no reconcile."""
@@ -353,6 +378,28 @@ class DemoRun:
         self.diagram("1-nlb-per-broker", self.arn)
 
 
+def fitted(out: Callable[[str], None]) -> Callable[[str], None]:
+    """``out`` with every line longer than WIDTH wrapped, continued indented."""
+
+    def write(text: str) -> None:
+        lines = []
+        for line in text.split("\n"):
+            if len(line) <= WIDTH:
+                lines.append(line)
+            else:
+                indent = line[: len(line) - len(line.lstrip())]
+                lines += textwrap.wrap(
+                    line.strip(),
+                    WIDTH,
+                    initial_indent=indent,
+                    subsequent_indent=indent + "    ",
+                    break_on_hyphens=False,
+                )
+        out("\n".join(lines))
+
+    return write
+
+
 def run_demo(out: Callable[[str], None] = print, diagrams: Path = DIAGRAMS) -> int:
     from msk_privatelink_dev.embedded import EmbeddedAws
 
@@ -370,7 +417,7 @@ def run_demo(out: Callable[[str], None] = print, diagrams: Path = DIAGRAMS) -> i
             # Powertools warns when an invocation published no metric; not news here.
             warnings.filterwarnings("ignore", message="No application metrics to publish")
             try:
-                DemoRun(aws, out, diagrams).run()
+                DemoRun(aws, fitted(out), diagrams).run()
             except DemoFailure as exc:
                 out(f"\nDEMO FAILED: {exc}")
                 return 1

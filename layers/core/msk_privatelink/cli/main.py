@@ -38,7 +38,10 @@ EXIT_CHANGES = 2
 COMMAND_GROUP = "msk_privatelink.commands"
 # Runtime commands in modules of their own, each exposing COMMAND (a Command);
 # their heavy imports wait until they run.
-BUILTIN_COMMANDS: tuple[tuple[str, str], ...] = (("diagram", "msk_privatelink.cli.diagram"),)
+BUILTIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("cost", "msk_privatelink.cli.cost"),
+    ("diagram", "msk_privatelink.cli.diagram"),
+)
 
 
 class Command(Protocol):

@@ -13,9 +13,24 @@ if TYPE_CHECKING:
     from msk_privatelink.advertised.outcome import AdvertisedPreview
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+# The last column never shrinks below this when a table is fitted to a width.
+MIN_LAST_COLUMN = 20
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int | None = None
+) -> str:
+    """Columns padded to their widest cell. With ``max_width`` the last column
+    is cut (ending in "...") so each line fits, as far as MIN_LAST_COLUMN allows."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    if max_width is not None:
+        room = max(max_width - sum(widths[:-1]) - 2 * (len(widths) - 1), MIN_LAST_COLUMN)
+        if widths[-1] > room:
+            for row in cells:
+                if len(row[-1]) > room:
+                    row[-1] = row[-1][: room - 3] + "..."
+            widths[-1] = room
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
@@ -27,9 +42,12 @@ def render_plan(
     plan: Plan,
     decision: GuardDecision | None = None,
     advertised: AdvertisedPreview | None = None,
+    width: int | None = None,
 ) -> str:
     """The plan's changes, then who notices them (impacts), then what the
-    advertised-listeners step would write, then a one-line summary."""
+    advertised-listeners step would write, then a one-line summary.
+    ``width``: fit the table to it by cutting the DETAIL column (the JSON
+    document always has it whole)."""
     writes = advertised.writes if advertised else ()
     if plan.is_empty and not writes:
         lines = ["No changes: the NLB layer matches the brokers."]
@@ -55,7 +73,7 @@ def render_plan(
             impact = change_impact(c, plan)
             if impact and c not in withheld:
                 impacts.append(f"  #{i}: {impact}")
-        out.append(table(("#", "ACTION", "KIND", "BROKER", "KEY", "DETAIL"), rows))
+        out.append(table(("#", "ACTION", "KIND", "BROKER", "KEY", "DETAIL"), rows, width))
     if advertised is not None and (writes or advertised.note):
         out.append(f"Advertised listeners ({advertised.mode}):")
         out += [f"  {w.action} {w.kind} {w.key}: {w.detail}" for w in writes]
