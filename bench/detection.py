@@ -99,6 +99,10 @@ def _world(aws: EmbeddedAws, clusters: int) -> tuple[AwsClients, list[ClusterCon
         QueueName="reconcile.fifo",
         Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
     )["QueueUrl"]
+    # Detection reads ListNodes only; its clusters live in an account whose
+    # (adjustable) load balancer quota was raised for them, as 50 clusters
+    # of nlb-per-broker need 150 load balancers against AWS's default 50.
+    aws.set_elb_limit("network-load-balancers", max(50, clusters * BROKERS))
     configs = []
     for i in range(clusters):
         arn = aws.msk.create_cluster(f"c{i}", list(network.subnet_ids), broker_count=BROKERS)
