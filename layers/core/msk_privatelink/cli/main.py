@@ -39,8 +39,10 @@ COMMAND_GROUP = "msk_privatelink.commands"
 # Runtime commands in modules of their own, each exposing COMMAND (a Command);
 # their heavy imports wait until they run.
 BUILTIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("check-connectivity", "msk_privatelink.cli.check_connectivity"),
     ("cost", "msk_privatelink.cli.cost"),
     ("diagram", "msk_privatelink.cli.diagram"),
+    ("doctor", "msk_privatelink.cli.doctor"),
 )
 
 
