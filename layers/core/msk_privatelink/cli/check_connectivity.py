@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -150,7 +151,9 @@ class CheckConnectivityCommand:
         if args.output == "json":
             print(json.dumps(report.to_dict(), indent=2))
         else:
-            print(render_report(report))
+            from msk_privatelink.cli.colour import enabled
+
+            print(render_report(report, colour=enabled(sys.stdout)))
         return EXIT_OK if report.ok else EXIT_FAILED
 
     def _targets(self, args: argparse.Namespace) -> list[ProbeTarget]:
@@ -166,8 +169,9 @@ class CheckConnectivityCommand:
         return targets_from_endpoints(endpoints, args.scheme, expectations)
 
 
-def render_report(report: CheckReport) -> str:
+def render_report(report: CheckReport, colour: bool = False) -> str:
     """A row per broker name and scheme: where it stopped and why, then the summary."""
+    from msk_privatelink.cli.colour import GREEN, RED, paint_rows
     from msk_privatelink.cli.render import table
 
     rows = [
@@ -181,7 +185,9 @@ def render_report(report: CheckReport) -> str:
         )
         for r in report.results
     ]
-    lines = [table(("BROKER", "SCHEME", "ENDPOINT", "RESULT", "MS", "DETAIL"), rows)]
+    codes = [GREEN if r.ok else RED for r in report.results]
+    rendered = table(("BROKER", "SCHEME", "ENDPOINT", "RESULT", "MS", "DETAIL"), rows)
+    lines = [paint_rows(rendered, codes, colour)]
     total = len(report.results)
     if report.ok:
         lines.append(f"All {total} checks passed in {report.elapsed_ms} ms.")

@@ -77,7 +77,9 @@ class DoctorCommand:
             document = doctor_document(facts.cluster_arn, facts.region, args.stack_name, results)
             print(json.dumps(document, indent=2))
         else:
-            print(_render(facts.cluster_arn, results))
+            from msk_privatelink.cli.colour import enabled
+
+            print(_render(facts.cluster_arn, results, colour=enabled(sys.stdout)))
         return exit_code(results)
 
 
@@ -110,18 +112,21 @@ def _gather(args: argparse.Namespace) -> Facts:
     return FactReader(clients, cloudtrail, cloudformation).gather(request, arn, region)
 
 
-def _render(cluster_arn: str | None, results: list[CheckResult]) -> str:
+def _render(cluster_arn: str | None, results: list[CheckResult], colour: bool = False) -> str:
     from collections import Counter
 
+    from msk_privatelink.cli.colour import GREEN, RED, YELLOW, paint_rows
     from msk_privatelink.cli.render import table
 
     rows = [(r.check, r.outcome.value.upper(), r.detail, r.fix or "-") for r in results]
+    codes = [{"pass": GREEN, "warn": YELLOW, "fail": RED}.get(r.outcome.value) for r in results]
     counts = Counter(r.outcome.value for r in results)
     summary = f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed" + (
         ": fix the failures before relying on the stack" if counts["fail"] else ""
     )
     head = f"Doctor for {cluster_arn or '(no cluster)'}"
-    return "\n".join([head, table(("CHECK", "RESULT", "DETAIL", "FIX"), rows), summary])
+    rendered = paint_rows(table(("CHECK", "RESULT", "DETAIL", "FIX"), rows), codes, colour)
+    return "\n".join([head, rendered, summary])
 
 
 COMMAND = DoctorCommand()

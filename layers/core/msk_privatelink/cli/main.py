@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -273,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps(plan_document(a, advertised), indent=2))
         else:
-            print(render_plan(a.plan, a.decision, advertised))
+            print(_coloured(render_plan(a.plan, a.decision, advertised)))
         changes = not a.plan.is_empty or bool(advertised and advertised.writes)
         return EXIT_CHANGES if args.detailed_exitcode and changes else 0
 
@@ -346,7 +347,7 @@ def _approved(args: argparse.Namespace, config: ClusterConfig, clients: AwsClien
     a = reconciler.assess(config, deep=True)
     advertised = reconciler.advertised_preview(a)
     if args.output == "table":
-        print(render_plan(a.plan, a.decision, advertised), flush=True)
+        print(_coloured(render_plan(a.plan, a.decision, advertised)), flush=True)
     disruptive = disruptions(a.decision.allowed, advertised)
     if not disruptive or args.auto_approve:
         return True
@@ -384,7 +385,7 @@ def _destroy(args: argparse.Namespace) -> int:
     outcome = None
     if args.output == "table":
         outcome = reconciler.teardown(arn, dry_run=True)
-        print(render_plan(outcome.plan), flush=True)
+        print(_coloured(render_plan(outcome.plan)), flush=True)
     if outcome is None or args.yes:
         outcome = reconciler.teardown(arn, dry_run=not args.yes)
     # Our MSK configuration (shared-nlb, msk-configuration mode) goes too.
@@ -401,6 +402,13 @@ def _destroy(args: argparse.Namespace) -> int:
         for change, why in outcome.blocked:
             print(f"Blocked: {change.step.action} {change.step.kind} {change.key}: {why}")
     return EXIT_GUARDED if outcome.status == "blocked" else 0
+
+
+def _coloured(plan_text: str) -> str:
+    """The plan with its impacts in colour, at a terminal only."""
+    from msk_privatelink.cli.colour import enabled, paint_plan
+
+    return paint_plan(plan_text, enabled(sys.stdout))
 
 
 def _hint(exc: BotoCoreError) -> str:
@@ -426,7 +434,17 @@ def _hint(exc: BotoCoreError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        # The shell asks for completions (register-python-argcomplete): only
+        # then is argcomplete loaded; without it installed, no completion.
+        try:
+            import argcomplete
+        except ImportError:
+            pass
+        else:
+            argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     try:
         return _run(args)
     except MskPrivateLinkError as exc:
