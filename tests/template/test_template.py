@@ -194,6 +194,8 @@ def test_function_environments(template: dict[str, Any]) -> None:
         "CONFIG_PARAMETER_PREFIX": prefix,
         "EVENT_BUS_NAME": {"Ref": "ProviderEventBus"},
         "STATE_TABLE_NAME": {"Ref": "StateTable"},
+        # Longer than the reconciler's 300 s timeout.
+        "LEASE_SECONDS": "600",
         "TENANT_TABLE_NAME": {"Ref": "TenantTable"},
         "KAFKA_ADMIN_FUNCTION_NAME": admin,
         # Two paced sweeps at once: half of ELB's 10 and EC2's 20 Describe/s.
@@ -244,10 +246,22 @@ def test_layer_requirements_are_exact_pins() -> None:
     assert pins["pyyaml"] == dev["PyYAML"]
 
 
+def test_the_reconcilers_lease_outlives_its_timeout(template: dict[str, Any]) -> None:
+    from msk_privatelink.reconcile.budget import APPLY_RESERVE_SECONDS, RECORD_START_SECONDS
+
+    function = template["Resources"]["ReconcilerFunction"]["Properties"]
+    lease = int(function["Environment"]["Variables"]["LEASE_SECONDS"])
+
+    # A live run never loses its cluster's lease, and a record is started
+    # only with time for its reads and the reserve after its last change.
+    assert lease > function["Timeout"]
+    assert function["Timeout"] > RECORD_START_SECONDS > APPLY_RESERVE_SECONDS
+
+
 def test_reconcile_queue_is_fifo_with_a_fifo_dead_letter_queue(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     queue = resources["ReconcileQueue"]["Properties"]
-    timeout = template["Globals"]["Function"]["Timeout"]
+    timeout = resources["ReconcilerFunction"]["Properties"]["Timeout"]
 
     assert queue["FifoQueue"] is True
     assert queue["ContentBasedDeduplication"] is False
@@ -575,8 +589,8 @@ def test_the_kafka_admin_function_exists_only_with_subnets_and_reaches_only_brok
         "SubnetIds": {"Ref": "KafkaAdminSubnetIds"},
         "SecurityGroupIds": [{"Ref": "KafkaAdminSecurityGroup"}],
     }
-    # The reconciler (120 s) waits for it.
-    assert function["Timeout"] < template["Globals"]["Function"]["Timeout"]
+    # The reconciler waits for it.
+    assert function["Timeout"] < resources["ReconcilerFunction"]["Properties"]["Timeout"]
 
     group = resources["KafkaAdminSecurityGroup"]["Properties"]
     assert "SecurityGroupIngress" not in group

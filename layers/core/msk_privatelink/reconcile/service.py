@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from msk_privatelink.advertised.service import BrokerOverrideCall
 
 
-# Half the reconciler's 120 s timeout: past it a run reads at the API's pace.
+# A fifth of the reconciler's 300 s timeout: past it a run reads at the API's
+# pace, so pacing never makes a run time out.
 PACED_SECONDS = 60.0
 # The trigger of a request that carries on a run cut short by its time budget.
 CONTINUE_TRIGGER = "continue"
