@@ -719,7 +719,8 @@ def test_local_aws_command_serves_until_interrupted(
     assert session.client("ec2", endpoint_url=url).describe_vpcs()["Vpcs"]  # moto's default VPC
 
     process.send_signal(signal.SIGINT)  # Ctrl-C
-    assert process.wait(timeout=10) == 0, log.read_text()
+    # A bound, not a timing check: a busy machine may take a while to exit.
+    assert process.wait(timeout=60) == 0, log.read_text()
     printed = log.read_text()
     assert "Traceback" not in printed
     # It says where it listens, how to point clients at it and how to act as MSK.
