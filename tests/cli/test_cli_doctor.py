@@ -185,6 +185,7 @@ def test_a_ready_account_passes_every_check(
         "auth-schemes",
         "subnets",
         "security-groups",
+        "provider-zone",
         "quota-nlbs",
         "quota-target-groups",
         "quota-listeners",
@@ -215,8 +216,8 @@ def test_the_table_has_a_row_per_check_and_a_summary(account: Account, doctor: A
     assert lines[1].split() == ["CHECK", "RESULT", "DETAIL", "FIX"]
     rows = {line.split()[0]: line.split()[1] for line in lines[3:-1]}
     assert rows["security-groups"] == "PASS"
-    assert len(rows) == 10
-    assert lines[-1] == "10 passed, 0 warned, 0 failed"
+    assert len(rows) == 11
+    assert lines[-1] == "11 passed, 0 warned, 0 failed"
 
 
 def test_after_deploy_the_stack_checks_pass(account: Account, doctor: Any) -> None:

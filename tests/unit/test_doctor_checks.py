@@ -11,6 +11,7 @@ import pytest
 from msk_privatelink.doctor.checks.cloudtrail import check_cloudtrail
 from msk_privatelink.doctor.checks.cluster import check_cluster, check_configuration
 from msk_privatelink.doctor.checks.network import check_security_groups, check_subnets
+from msk_privatelink.doctor.checks.provider_zone import check_provider_zone
 from msk_privatelink.doctor.checks.quotas import check_quotas
 from msk_privatelink.doctor.checks.schemes import check_auth_schemes
 from msk_privatelink.doctor.checks.stack import READ_PARAMETERS, check_stack
@@ -646,3 +647,30 @@ def test_every_stack_parameter_doctor_reads_is_in_the_template() -> None:
 )
 def test_exit_code(results: list[CheckResult], code: int) -> None:
     assert exit_code(results) == code
+
+
+@pytest.mark.parametrize(
+    ("overrides", "outcome"),
+    [
+        ({}, Outcome.PASS),  # nlb-per-broker: no zone
+        ({"pattern": "shared-nlb"}, Outcome.WARN),  # what the stack stores by default
+        (
+            {"pattern": "shared-nlb", "shared_nlb": {"provider_zone": False}},
+            Outcome.PASS,
+        ),
+        (
+            {"pattern": "shared-nlb", "advertised_listeners": {"mode": "msk-configuration"}},
+            Outcome.PASS,
+        ),
+    ],
+)
+def test_provider_zone_goes_with_re_advertised_listeners(
+    overrides: dict[str, Any], outcome: Outcome
+) -> None:
+    result = check_provider_zone(config(**overrides))
+
+    assert result.outcome is outcome
+    if outcome is Outcome.WARN:
+        assert "bootstrap listener" in result.detail
+        assert "provider_zone: false" in result.fix
+    assert check_provider_zone(None).outcome is Outcome.WARN  # not checked

@@ -6,6 +6,7 @@ from __future__ import annotations
 from msk_privatelink.doctor.checks.cloudtrail import check_cloudtrail
 from msk_privatelink.doctor.checks.cluster import check_cluster, check_configuration
 from msk_privatelink.doctor.checks.network import check_security_groups, check_subnets
+from msk_privatelink.doctor.checks.provider_zone import check_provider_zone
 from msk_privatelink.doctor.checks.quotas import check_quotas
 from msk_privatelink.doctor.checks.schemes import check_auth_schemes
 from msk_privatelink.doctor.checks.stack import check_stack
@@ -23,6 +24,7 @@ def run_checks(facts: Facts) -> list[CheckResult]:
         check_auth_schemes(facts.config, facts.cluster),
         check_subnets(facts.config, facts.cluster, facts.subnets),
         check_security_groups(facts.config, facts.cluster, facts.subnets, facts.ingress),
+        check_provider_zone(facts.config),
         *check_quotas(facts.config, facts.cluster, facts.actual, facts.limits),
         *check_stack(facts),
     ]
