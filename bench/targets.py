@@ -17,7 +17,8 @@ The expected write counts follow the design, per pattern:
   per scheme (register in both before deregistering from either). Scaling out
   by k is, per scheme, k CreateTargetGroup + k CreateListener + k
   RegisterTargets (the new groups) + 1 RegisterTargets (the k addresses into
-  the bootstrap group in one call), plus one ChangeResourceRecordSets batch
+  the bootstrap group in one call, only while the new ids are among the 50
+  lowest that the bootstrap groups hold), plus one ChangeResourceRecordSets batch
   for the k names in the provider hosted zone. The load balancer, endpoint
   service and zone are shared, so the initial create does not divide by the
   broker count.
@@ -37,6 +38,7 @@ from bench.scenarios import (
     Scenario,
     ScenarioResult,
 )
+from msk_privatelink.reconcile.desired_shared_nlb import MAX_BOOTSTRAP_TARGETS
 
 Status = Literal["pass", "fail", "error", "skipped"]
 FAILING: frozenset[Status] = frozenset({"fail", "error"})
@@ -215,13 +217,18 @@ def per_broker_writes(create: ScenarioResult) -> Counter[str] | None:
     return Counter({op: n // create.brokers for op, n in resource.items()})
 
 
-def shared_scale_out_writes(schemes: int, added: int, *, provider_zone: bool) -> Counter[str]:
-    """shared-nlb's resource writes for `added` new brokers (module docstring)."""
+def shared_scale_out_writes(
+    schemes: int, added: int, *, provider_zone: bool, joins_bootstrap: bool = True
+) -> Counter[str]:
+    """shared-nlb's resource writes for `added` new brokers (module docstring).
+    ``joins_bootstrap``: whether a new broker's id is among the ones the
+    bootstrap groups hold (MAX_BOOTSTRAP_TARGETS lowest); past them, no
+    bootstrap registration."""
     expected = Counter(
         {
             "CreateTargetGroup": added * schemes,
             "CreateListener": added * schemes,
-            "RegisterTargets": added * schemes + schemes,
+            "RegisterTargets": added * schemes + (schemes if joins_bootstrap else 0),
         }
     )
     if provider_zone:
@@ -243,7 +250,11 @@ def _shared_scale_out_target(result: ScenarioResult, key: str, name: str) -> Tar
             limit,
             "error",
         )
-    expected = shared_scale_out_writes(schemes, SCALE_STEP, provider_zone=True)
+    # New brokers are numbered after the existing ones.
+    joins = result.brokers < MAX_BOOTSTRAP_TARGETS
+    expected = shared_scale_out_writes(
+        schemes, SCALE_STEP, provider_zone=True, joins_bootstrap=joins
+    )
     return _compare_scale_out(
         result, key, name, expected, f"{schemes} scheme(s): {describe_calls(expected)}"
     )

@@ -715,8 +715,14 @@ def test_local_aws_command_serves_until_interrupted(
     process, url, log = local_aws_process
     session = boto3.Session(region_name=REGION)
 
-    assert session.client("kafka", endpoint_url=url).list_clusters_v2()["ClusterInfoList"] == []
-    assert session.client("ec2", endpoint_url=url).describe_vpcs()["Vpcs"]  # moto's default VPC
+    kafka = session.client("kafka", endpoint_url=url)
+    ec2 = session.client("ec2", endpoint_url=url)
+    assert kafka.list_clusters_v2()["ClusterInfoList"] == []
+    assert ec2.describe_vpcs()["Vpcs"]  # moto's default VPC
+    # The clients let go of their kept-alive connections, as a finished
+    # command's would, before Ctrl-C.
+    kafka.close()
+    ec2.close()
 
     process.send_signal(signal.SIGINT)  # Ctrl-C
     # A bound, not a timing check: a busy machine may take a while to exit.

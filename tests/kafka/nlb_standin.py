@@ -316,7 +316,9 @@ class NlbStandIn:
         return future.result(timeout=30)
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
+        # OSError: the loop already ended (and closed the wake socket) between
+        # the caller's is_alive() and this send; nothing is left to wake.
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_write.send(b"\0")
 
     # -------------------------------------------------------------- loop side
