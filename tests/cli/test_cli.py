@@ -689,13 +689,22 @@ def wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path)
             time.sleep(0.05)
 
 
+AS_FROM_A_SHELL = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from msk_privatelink.cli.main import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 @pytest.fixture
 def local_aws_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     log = tmp_path / "local-aws.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "msk_privatelink", "local-aws", "--port", str(port)],
+            # `msk-privatelink local-aws` with Ctrl-C raising KeyboardInterrupt as
+            # from a shell, whatever the test runner's worker did with SIGINT
+            # (a child inherits "ignored").
+            [sys.executable, "-c", AS_FROM_A_SHELL, "local-aws", "--port", str(port)],
             env=cli_env(),
             stdout=sink,
             stderr=subprocess.STDOUT,
