@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msk_privatelink.cli.cluster_region import cluster_region
 from msk_privatelink.kernel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,25 +128,6 @@ class CostCommand:
         return 0
 
 
-def _cluster_region(arn: str, region: str | None) -> str:
-    """The cluster's Region from its ARN; ``--region`` may only repeat it: the
-    cluster's own Region prices its connectivity."""
-    from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
-
-    if not CLUSTER_ARN_RE.fullmatch(arn):
-        raise ConfigError(
-            f"{arn!r} is not an MSK cluster ARN "
-            "(arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)"
-        )
-    home = arn.split(":")[3]
-    if region and region != home:
-        raise ConfigError(
-            f"the cluster {arn} is in {home}, not in --region {region}: "
-            f"drop --region or use --region {home}"
-        )
-    return home
-
-
 def _from_cluster(args: argparse.Namespace) -> tuple[Scenario, str, str, str]:
     """The scenario as the cluster and its configuration stand: (scenario,
     Region, cluster ARN, configured pattern). Reads MSK, and Parameter Store
@@ -164,7 +146,7 @@ def _from_cluster(args: argparse.Namespace) -> tuple[Scenario, str, str, str]:
         )
     config = load_config_file(args.config) if args.config is not None else None
     arn: str = config.cluster_arn if config is not None else args.cluster_arn
-    region = _cluster_region(arn, args.region)
+    region = cluster_region(arn, args.region)
     clients = AwsClients(region=region, config=CLI_CONFIG)
     if config is None:
         prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"

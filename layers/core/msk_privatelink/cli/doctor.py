@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msk_privatelink.cli.cluster_region import cluster_region
 from msk_privatelink.kernel.errors import ConfigError, MskPrivateLinkError
 
 if TYPE_CHECKING:
@@ -18,24 +19,6 @@ if TYPE_CHECKING:
     from msk_privatelink.doctor.result import CheckResult
 
 HELP = "check the account's prerequisites (read-only): trail, security groups, subnets, quotas"
-
-
-def _region(arn: str, region: str | None) -> str:
-    """The cluster's Region, from its ARN; ``--region`` may only repeat it."""
-    from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
-
-    if not CLUSTER_ARN_RE.fullmatch(arn):
-        raise ConfigError(
-            f"{arn!r} is not an MSK cluster ARN "
-            "(arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)"
-        )
-    home = arn.split(":")[3]
-    if region and region != home:
-        raise ConfigError(
-            f"the cluster {arn} is in {home}, not in --region {region}: "
-            f"drop --region or use --region {home}"
-        )
-    return home
 
 
 class DoctorCommand:
@@ -105,7 +88,7 @@ def _gather(args: argparse.Namespace) -> Facts:
             )
     else:
         arn = args.cluster_arn
-    region = _region(arn, args.region)
+    region = cluster_region(arn, args.region)
     clients = AwsClients(region=region, config=CLI_CONFIG)
     cloudtrail = clients.session.client("cloudtrail", region_name=region, config=CLI_CONFIG)
     cloudformation = clients.session.client("cloudformation", region_name=region, config=CLI_CONFIG)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError
 
 from msk_privatelink import __version__
+from msk_privatelink.cli.cluster_region import cluster_region
 from msk_privatelink.kernel.errors import MskPrivateLinkError
 
 if TYPE_CHECKING:
@@ -159,31 +160,11 @@ def load_cluster(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
     if args.config is not None:
         config = load_config_file(args.config)
         arn = config.cluster_arn
-    clients = AwsClients(region=_cluster_region(arn, args.region), config=CLI_CONFIG)
+    clients = AwsClients(region=cluster_region(arn, args.region), config=CLI_CONFIG)
     if args.config is None:
         prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
         config = ConfigStore(clients.ssm, prefix).get(arn)
     return _with_tenants(args, config, clients), clients
-
-
-def _cluster_region(arn: str, region: str | None) -> str:
-    """The cluster's Region, from its ARN; ``--region`` may only repeat it
-    (any other Region answers every call with "not found")."""
-    from msk_privatelink.kernel.errors import ConfigError
-    from msk_privatelink.kernel.patterns import CLUSTER_ARN_RE
-
-    if not CLUSTER_ARN_RE.fullmatch(arn):
-        raise ConfigError(
-            f"{arn!r} is not an MSK cluster ARN "
-            "(arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)"
-        )
-    home = arn.split(":")[3]
-    if region and region != home:
-        raise ConfigError(
-            f"the cluster {arn} is in {home}, not in --region {region}: "
-            f"drop --region or use --region {home}"
-        )
-    return home
 
 
 def _with_tenants(
@@ -256,7 +237,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "migrate-subscriptions":
         from msk_privatelink.cli import migrate
 
-        return migrate.run(args, _cluster_region(args.cluster_arn, args.region))
+        return migrate.run(args, cluster_region(args.cluster_arn, args.region))
     config, clients = load_cluster(args)
     if args.command == "status":
         from msk_privatelink.cli.status import render_status_document, status_of
@@ -375,7 +356,7 @@ def _destroy(args: argparse.Namespace) -> int:
 
     # No configuration store is needed: the cluster may be gone already.
     arn: str = load_config_file(args.config).cluster_arn if args.config else args.cluster_arn
-    clients = AwsClients(region=_cluster_region(arn, args.region), config=CLI_CONFIG)
+    clients = AwsClients(region=cluster_region(arn, args.region), config=CLI_CONFIG)
 
     def progress(change: Change) -> None:
         if args.output == "table":
