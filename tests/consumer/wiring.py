@@ -49,6 +49,7 @@ from msk_privatelink_dev.local.consumers import (
     consumer_sync_environment,
     consumer_sync_invoker,
     create_consumer_bus,
+    create_consumer_tables,
     put_bus_rules,
 )
 from msk_privatelink_dev.local.lambdas import environment, load_handler_module
@@ -214,13 +215,15 @@ def add_consumer_stack(
     consumer = add_consumer(w, account_id, region)
     clients = AwsClients(consumer.session(counted=False), region=consumer.region)
     bus_arn = create_consumer_bus(clients, PROVIDER_ACCOUNT)
+    stack = consumer_stack(PROVIDER_ACCOUNT, consumer.account_id, consumer.region)
+    create_consumer_tables(clients, stack)
     inbox_url, inbox_arn = _queue(clients, "consumer-sync-invocations")
     replies_url, replies_arn = _queue(clients, "consumer-replies")
     put_bus_rules(
         clients,
         [
             *consumer_rules(
-                consumer_stack(PROVIDER_ACCOUNT, consumer.account_id, consumer.region),
+                stack,
                 inbox_arn,
                 provider_bus_arn(w),
             ),

@@ -194,6 +194,10 @@ def test_the_function_environment_is_what_the_settings_accept(template: dict[str
     for key, value in env.items():
         if value == {"Ref": "ConsumerEventBus"}:
             values[key] = render.eval({"Ref": "ConsumerEventBusName"})
+        elif value == {"Ref": "AppliedViewsTable"}:
+            # A table without TableName: CloudFormation names it
+            # <stack>-<logical id>-<suffix>.
+            values[key] = "msk-privatelink-AppliedViewsTable-1Q2W3E4R5T6Y"
         else:
             values[key] = str(render.eval(value))
     values["AWS_REGION"] = PSEUDO["AWS::Region"]
@@ -203,6 +207,7 @@ def test_the_function_environment_is_what_the_settings_accept(template: dict[str
     assert settings.event_bus_name == "msk-privatelink-consumer"
     assert settings.provider_account_id == "123456789012"
     assert settings.registry_prefix == "/msk-privatelink/msk-privatelink/clusters"
+    assert settings.views_table == "msk-privatelink-AppliedViewsTable-1Q2W3E4R5T6Y"
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,11 @@ def create_consumer_bus(clients: AwsClients, provider_account_id: str) -> str:
     return bus_arn
 
 
+def create_consumer_tables(clients: AwsClients, stack: Stack) -> None:
+    """The consumer stack's table of applied views (consumer/template.yaml)."""
+    stack.create_table(clients.dynamodb, "AppliedViewsTable")
+
+
 def put_bus_rules(clients: AwsClients, rules: list[tuple[str, dict[str, Any], str]]) -> None:
     """Rules on the consumer bus: (name, event pattern, target ARN) each."""
     for name, pattern, target in rules:
@@ -191,11 +196,12 @@ class ConsumerAccount:
         return [by_id[s] for s in self.subnet_ids]
 
     def deploy_stack(self, provider_bus_arn: str) -> None:
-        """The consumer stack (bus, its policy, the two rules)."""
+        """The consumer stack (bus, its policy, the two rules, the applied-views table)."""
         clients = self.clients()
         self.bus_arn = create_consumer_bus(clients, self.provider_account_id)
         self.inbox_url, inbox_arn = create_queue(clients, "consumer-sync-invocations")
         stack = consumer_stack(self.provider_account_id, self.account_id, self.region)
+        create_consumer_tables(clients, stack)
         put_bus_rules(clients, consumer_rules(stack, inbox_arn, provider_bus_arn))
 
     def handler(self) -> Callable[[dict[str, Any]], dict[str, Any]]:

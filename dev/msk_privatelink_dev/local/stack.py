@@ -286,6 +286,19 @@ class Stack:
                 attributes[key] = str(value)
         return attributes
 
+    def create_table(self, dynamodb: Any, logical_id: str) -> str:
+        """The template's DynamoDB table (keys and billing mode), created in the
+        embedded AWS; returns its name."""
+        props = self.resolve(self.resources[logical_id]["Properties"])
+        name = self.physical_name(logical_id)
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PROVISIONED"),
+        )
+        return name
+
     def create_queue(self, sqs: Any, logical_id: str) -> str:
         """The template's queue, created in the embedded AWS; returns its URL."""
         url: str = sqs.create_queue(

@@ -11,6 +11,9 @@ provider, validated, then applied to this consumer account.
 - ``ConsumerOffboardingRequested``: remove everything this project made for
   the cluster (never anything else), forget the cluster, answer ``removed``.
 
+Each applied view is stored with its endpoints and network
+(consumer/aws/views.py): what the connectivity canary checks.
+
 Anything malformed (envelope, detail, names, another account's or Region's
 request) is refused before the first AWS call: logged, never retried, no
 write and no answer. Retryable errors propagate so the invocation is retried.
@@ -32,6 +35,7 @@ from msk_privatelink.consumer.aws.registry import DEFAULT_PREFIX, Tenancy, Tenan
 from msk_privatelink.consumer.aws.replies import ReplyPublisher
 from msk_privatelink.consumer.aws.side import ConsumerOutcome, ConsumerSync
 from msk_privatelink.consumer.aws.state import ConsumerStateReader
+from msk_privatelink.consumer.aws.views import AppliedViews
 from msk_privatelink.consumer.sync import ConsumerSettings, build_consumer_desired
 from msk_privatelink.kernel.consumer_events import (
     CONSUMER_BUS_NAME,
@@ -53,6 +57,7 @@ ACCOUNT_RE = re.compile(r"[0-9]{12}", re.ASCII)
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)
 BUS_NAME_RE = re.compile(r"[A-Za-z0-9._\-/]{1,256}", re.ASCII)
 PREFIX_RE = re.compile(r"/[A-Za-z0-9_./-]+", re.ASCII)
+TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}", re.ASCII)
 # An event larger than EventBridge's own limit never came from EventBridge.
 MAX_DETAIL_CHARS = 256 * 1024
 
@@ -71,6 +76,7 @@ class ConsumerSyncSettings:
     provider_account_id: str
     account_id: str
     region: str
+    views_table: str
     registry_prefix: str = DEFAULT_PREFIX
 
     @classmethod
@@ -82,6 +88,7 @@ class ConsumerSyncSettings:
             "CONSUMER_ACCOUNT_ID": ACCOUNT_RE,
             "AWS_REGION": REGION_RE,
             "REGISTRY_PARAMETER_PREFIX": PREFIX_RE,
+            "APPLIED_VIEWS_TABLE": TABLE_NAME_RE,
         }
         defaults = {
             "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
@@ -105,6 +112,7 @@ class ConsumerSyncSettings:
             account_id=values["CONSUMER_ACCOUNT_ID"],
             region=values["AWS_REGION"],
             registry_prefix=values["REGISTRY_PARAMETER_PREFIX"],
+            views_table=values["APPLIED_VIEWS_TABLE"],
         )
 
 
@@ -164,6 +172,7 @@ class ConsumerSyncService:
         self._settings = settings
         self.registry = TenancyRegistry(clients.ssm, settings.registry_prefix)
         self.replies = ReplyPublisher(clients.events, settings.event_bus_name)
+        self.views = AppliedViews(clients.dynamodb, settings.views_table)
 
     # -- entry point ---------------------------------------------------------------
 
@@ -229,6 +238,7 @@ class ConsumerSyncService:
         except TerminalError as exc:
             # Nothing half-applied: what this attempt made goes, then the answer.
             sync.teardown(request.cluster_arn)
+            self.views.forget(request.cluster_arn)
             self.registry.forget(request.cluster_arn)
             reason = _short(f"{type(exc).__name__}: {exc}")
             self._reply(request, "failed", request.generation, reason=reason)
@@ -236,6 +246,9 @@ class ConsumerSyncService:
                 kind, "failed", request.cluster_arn, request.generation, reason, "failed"
             )
         generation, endpoints = self._applied(outcome, request.cluster_arn, tenancy.settings())
+        if outcome.status != "dropped":
+            # A dropped (older) view: the newer one in place was stored when applied.
+            self.views.put(tenancy, request.endpoints, generation, endpoints)
         self._reply(request, "ready", generation, endpoints=endpoints)
         return Handled(
             kind,
@@ -259,6 +272,9 @@ class ConsumerSyncService:
         # Forgotten last: a crash before this leaves the cluster known, and the
         # retried request (or a stray event) finds everything to remove again.
         if current is not None:
+            # The view exists only while the tenancy does (written after it,
+            # removed before it).
+            self.views.forget(request.cluster_arn)
             self.registry.forget(request.cluster_arn)
         self._reply(request, "removed", request.generation)
         return Handled(
@@ -296,6 +312,7 @@ class ConsumerSyncService:
                 reason=f"generation {outcome.previous_generation} already applied",
             )
         endpoints = dict(outcome.endpoints)
+        self.views.put(tenancy, event, event.generation, endpoints)
         # Reported again for a repeated generation: a crash between the apply
         # and the report must not leave the provider without it.
         self._report(tenancy, "ready", event.generation, endpoints=endpoints)
