@@ -154,6 +154,16 @@ def test_an_endpoint_not_serving_yet_is_pending_and_not_probed() -> None:
     assert {t.broker for t in check.targets} == {"1"}
 
 
+def test_a_rejected_or_failed_endpoint_is_a_problem_not_pending() -> None:
+    stored = applied(per_broker_view())
+    first = stored.endpoints[service(1)]
+
+    check = plan_cluster(stored, serving(stored, **{first: "rejected"}))
+
+    assert check.pending == ()
+    assert check.problems == (f"1: endpoint {first} is rejected",)
+
+
 def test_an_endpoint_gone_from_the_vpc_is_a_problem_named_with_its_service() -> None:
     stored = applied(per_broker_view())
     endpoints = serving(stored)

@@ -40,6 +40,9 @@ MAX_FUNCTION_SECURITY_GROUPS = 5
 MAX_PREFIX = 64 - 1 - 16
 PREFIX_RE = re.compile(r"[A-Za-z0-9-_]{1,47}", re.ASCII)
 AVAILABLE = "available"
+# Endpoint states on the way to available: reported as pending. Any other
+# (failed, rejected, expired) is a problem the canary names.
+WAITING = frozenset({"pendingacceptance", "pending"})
 BOOTSTRAP_LABEL = "bootstrap"
 
 
@@ -119,7 +122,10 @@ def plan_cluster(view: AppliedView, endpoints: Mapping[str, EndpointAddresses]) 
             problems.append(f"{label}: no endpoint of {service} in {view.tenancy.vpc_id}")
             return
         if not found.serving:
-            pending.append(label)
+            if found.state.lower() in WAITING or found.state.lower() == AVAILABLE:
+                pending.append(label)  # accepted soon, or addresses not assigned yet
+            else:
+                problems.append(f"{label}: endpoint {found.endpoint_id} is {found.state}")
             return
         serving_labels.add(label)
         for host in hosts:
