@@ -47,6 +47,8 @@ LAMBDA_VPC_ENI_ACTIONS = {
     "ec2:UnassignPrivateIpAddresses",
 }
 VPC_ENI_STATEMENT = ("KafkaAdminFunctionRole", "ManageVpcNetworkInterfaces")
+# The consumer stack's prober functions (connectivity canary) run in VPCs too.
+PROBER_ENI_STATEMENT = ("ProberRole", "VpcNetworkInterfaces")
 
 
 # ---------------------------------------------------------------------------
@@ -320,7 +322,9 @@ def is_mutating(action: str) -> bool:
 
 def is_lambda_vpc_eni_grant(owner: str, sid: str | None, actions: list[str]) -> bool:
     """The VPC function's ENI statement: exactly those actions, in that role."""
-    return (owner, sid) == VPC_ENI_STATEMENT and set(actions) == LAMBDA_VPC_ENI_ACTIONS
+    return (owner, sid) in (VPC_ENI_STATEMENT, PROBER_ENI_STATEMENT) and set(
+        actions
+    ) == LAMBDA_VPC_ENI_ACTIONS
 
 
 def iam_action_catalogue() -> dict[str, Any]:

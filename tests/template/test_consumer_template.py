@@ -31,6 +31,7 @@ from tests.template.support import (
     iam_action_catalogue,
     iam_statements,
     inline_skips,
+    is_lambda_vpc_eni_grant,
     is_mutating,
     principals,
     resource_types,
@@ -100,6 +101,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_sam_build_produces_the_function_and_the_shared_arm64_layer(built: Path) -> None:
     assert (built / "ConsumerSyncFunction" / "app.py").is_file()
+    assert (built / "ConnectivityCanaryFunction" / "app.py").is_file()
     layer = built / "CoreLayer" / "python"
     for module in ("consumer/service.py", "kernel/consumer_events.py", "consumer/sync.py"):
         assert (layer / "msk_privatelink" / module).is_file(), module
@@ -245,6 +247,8 @@ def test_no_statement_allows_every_action_and_star_mutations_are_held(
         mutating = {a for a in statement.actions if is_mutating(a)}
         if "*" not in statement.resources or not mutating:
             continue
+        if is_lambda_vpc_eni_grant(statement.owner, statement.sid, statement.actions):
+            continue  # the prober functions' VPC interfaces, managed by Lambda
         assert mutating <= UNTAGGABLE_STAR_MUTATIONS, statement.sid
         # Private zones in this Region's VPCs only.
         assert statement.body["Condition"]["Null"] == {"route53:VPCs": "false"}

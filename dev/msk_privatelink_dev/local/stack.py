@@ -140,6 +140,10 @@ class Stack:
             return self.get_att(name, "QueueUrl")
         if kind in ("AWS::StepFunctions::StateMachine", "AWS::IAM::ManagedPolicy"):
             return self.get_att(name, "Arn")
+        if kind in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
+            # A layer version's Ref is its ARN; the stack publishes version 1.
+            layer = self.physical_name(name)
+            return f"arn:aws:lambda:{self.region}:{self.account}:layer:{layer}:1"
         return self.physical_name(name)
 
     def get_att(self, logical_id: str, attribute: str) -> str:

@@ -10,6 +10,7 @@ bus by the consumer stack's rule), ``source = "msk-privatelink.consumer"``:
 - ``ConsumerEndpointsReady``: the consumer's answer to a request (with the
   Step Functions task token), and, without a token, after every
   ``BrokerEndpointsChanged`` it applied.
+- ``ConsumerConnectivityReport``: what the connectivity canary found.
 
 Provider announcements (provider bus), ``source = "msk-privatelink"``:
 - ``ConsumerOnboarded`` / ``ConsumerOffboarded``.
@@ -161,6 +162,61 @@ class ConsumerEndpointsReady(_Tenant, frozen=True, kw_only=True):
             raise ValueError("state removed lists no endpoint")
 
 
+ConnectivityState = Literal["reachable", "unreachable", "pending", "unchecked"]
+ConnectivityStep = Literal["dns", "tcp", "tls", "kafka", "ok"]
+# A report stays a few kilobytes whatever the cluster's size: the failures
+# listed are the first ones (broker id order), the counts are complete.
+MAX_REPORTED_FAILURES = 50
+MAX_REPORTED_PROBLEMS = 10
+
+
+class BrokerConnectivity(_Detail, frozen=True, kw_only=True):
+    """One name and port a client connects to, and the step it failed at."""
+
+    broker: Annotated[
+        str, Meta(min_length=1, max_length=16, description='Broker id, or "bootstrap".')
+    ]
+    scheme: Annotated[str, Meta(min_length=1, max_length=16)]
+    port: Annotated[int, Meta(ge=1, le=65535)]
+    step: Annotated[ConnectivityStep, Meta(description="Where the probe stopped.")]
+    detail: Annotated[str, Meta(max_length=256)] = ""
+
+
+class ConsumerConnectivityReport(_Tenant, frozen=True, kw_only=True):
+    """Consumer -> provider: what the consumer stack's connectivity canary
+    found from `vpcId` for view `generation`: every broker name on every port
+    of the view resolved to this account's endpoint, connected, completed TLS
+    where the scheme uses it, and answered Kafka ApiVersions (`reachable`),
+    or not (`unreachable`, the first failures listed with the step that
+    failed); `pending` while an endpoint is not accepted yet; `unchecked`
+    when the canary could not probe (`problems` says why). Sent after every
+    canary run, on the consumer's bus like `ConsumerEndpointsReady`."""
+
+    detail_type: ClassVar[Literal["ConsumerConnectivityReport"]] = "ConsumerConnectivityReport"
+    generation: Generation
+    checked_at: Annotated[str, Meta(min_length=20, max_length=40, description="ISO 8601, UTC.")]
+    state: ConnectivityState
+    probes: Annotated[int, Meta(ge=0, description="Names and ports probed.")]
+    failed: Annotated[int, Meta(ge=0, description="Probes that failed.")]
+    pending: Annotated[
+        tuple[str, ...],
+        Meta(max_length=MAX_REPORTED_FAILURES, description="Brokers whose endpoint is pending."),
+    ] = ()
+    failures: Annotated[tuple[BrokerConnectivity, ...], Meta(max_length=MAX_REPORTED_FAILURES)] = ()
+    problems: Annotated[
+        tuple[Annotated[str, Meta(max_length=256)], ...],
+        Meta(max_length=MAX_REPORTED_PROBLEMS),
+    ] = ()
+
+    def __post_init__(self) -> None:
+        if self.failed > self.probes:
+            raise ValueError(f"{self.failed} failed of {self.probes} probes")
+        if (self.state == "unreachable") != (self.failed > 0):
+            raise ValueError(f"state {self.state} with {self.failed} failed probes")
+        if len(self.failures) > self.failed:
+            raise ValueError("more failures listed than failed")
+
+
 class ConsumerOnboarded(_Tenant, frozen=True, kw_only=True):
     """Provider announcement: the consumer account's endpoints for the cluster
     are connected and verified; the tenant is active."""
@@ -181,6 +237,7 @@ CONSUMER_EVENT_MODELS: tuple[type[_Tenant], ...] = (
     ConsumerOnboardingRequested,
     ConsumerOffboardingRequested,
     ConsumerEndpointsReady,
+    ConsumerConnectivityReport,
     ConsumerOnboarded,
     ConsumerOffboarded,
 )
@@ -190,6 +247,7 @@ SOURCES: dict[str, str] = {
     "ConsumerOnboardingRequested": PROVIDER_EVENT_SOURCE,
     "ConsumerOffboardingRequested": PROVIDER_EVENT_SOURCE,
     "ConsumerEndpointsReady": CONSUMER_EVENT_SOURCE,
+    "ConsumerConnectivityReport": CONSUMER_EVENT_SOURCE,
     "ConsumerOnboarded": PROVIDER_EVENT_SOURCE,
     "ConsumerOffboarded": PROVIDER_EVENT_SOURCE,
 }

@@ -13,6 +13,8 @@ from typing import Any, TypedDict
 from msk_privatelink.kernel.consumer_events import (
     CONSUMER_EVENT_MODELS,
     CONSUMER_EVENT_SOURCE,
+    BrokerConnectivity,
+    ConsumerConnectivityReport,
     ConsumerEndpoint,
     ConsumerEndpointsReady,
     ConsumerOffboarded,
@@ -76,6 +78,7 @@ those answers to the provider bus. See [consumer.md](consumer.md).
 | `ConsumerOnboardingRequested` | `{EVENT_SOURCE}` | provider bus -> consumer bus |
 | `ConsumerOffboardingRequested` | `{EVENT_SOURCE}` | provider bus -> consumer bus |
 | `ConsumerEndpointsReady` | `{CONSUMER_EVENT_SOURCE}` | consumer bus -> provider bus |
+| `ConsumerConnectivityReport` | `{CONSUMER_EVENT_SOURCE}` | consumer bus -> provider bus |
 | `ConsumerOnboarded` | `{EVENT_SOURCE}` | provider bus (announcement) |
 | `ConsumerOffboarded` | `{EVENT_SOURCE}` | provider bus (announcement) |
 
@@ -148,6 +151,23 @@ EXAMPLES: dict[str, Callable[[], CamelRecord]] = {
         task_token=TOKEN,
         endpoints=(
             ConsumerEndpoint(service_name=SERVICE, vpc_endpoint_id="vpce-0f1e2d3c4b5a69788"),
+        ),
+    ),
+    "ConsumerConnectivityReport": lambda: ConsumerConnectivityReport(
+        **CONSUMER,
+        generation=4,
+        checked_at="2026-12-05T18:10:00+00:00",
+        state="unreachable",
+        probes=7,
+        failed=1,
+        failures=(
+            BrokerConnectivity(
+                broker="3",
+                scheme="sasl_iam",
+                port=9098,
+                step="tcp",
+                detail="10.0.2.17:9098: connection timed out after 3.0s",
+            ),
         ),
     ),
     "ConsumerOnboarded": lambda: ConsumerOnboarded(**CONSUMER, generation=4),
