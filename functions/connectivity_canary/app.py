@@ -1,7 +1,8 @@
 """Connectivity canary Lambda: on its schedule, probes every cluster this
 consumer stack serves; after consumer-sync's ``ready`` answer, the cluster it
-names. Probing happens in one prober function per consumer network; this
-function stays outside any VPC."""
+names; as the stack's ProberCleanup custom resource, removes the prober
+functions when the stack is deleted. Probing happens in one prober function
+per consumer network; this function stays outside any VPC."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from msk_privatelink.aws.clients import AwsClients
+from msk_privatelink.canary.cleanup import handle_custom_resource, is_custom_resource_request
 from msk_privatelink.canary.environment import CanaryEnvironment
 from msk_privatelink.canary.probers import ProberFunctions
 from msk_privatelink.canary.service import CanaryService, CanarySettings, ClusterResult
@@ -79,6 +81,13 @@ def _publish(outcome: ClusterResult) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001
     service = _service(CanaryEnvironment.from_env())
+    if is_custom_resource_request(event):
+        # The stack's ProberCleanup resource: on delete, the probers go too.
+        answer = handle_custom_resource(event, service.probers)
+        metrics.add_metric(
+            name="ProbersRemoved", unit=MetricUnit.Count, value=int(answer["Data"]["Removed"])
+        )
+        return answer
     outcomes = service.run(cluster_of(event))
     for outcome in outcomes:
         _publish(outcome)

@@ -5,7 +5,11 @@ and reports on the consumer bus (forwarded to the provider)."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
 
 import pytest
 
@@ -155,3 +159,136 @@ def test_offboarding_leaves_no_prober_behind(
 
     assert stack.infra().lambda_.list_functions()["Functions"] == []
     assert reports(w, replies) == []
+
+
+class ResponseCatcher(BaseHTTPRequestHandler):
+    """CloudFormation's pre-signed response URL, on loopback."""
+
+    received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def response_url() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    ResponseCatcher.received = []
+    server = HTTPServer(("127.0.0.1", 0), ResponseCatcher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/cloudformation-response?X-Amz-Signature=abc"
+        yield url, ResponseCatcher.received
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def custom_resource_request(kind: str, url: str, **extra: Any) -> dict[str, Any]:
+    """A request object as CloudFormation sends it (CloudFormation User Guide,
+    "Custom resource request objects")."""
+    return {
+        "RequestType": kind,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:111122223333:stack/msk-privatelink-consumer/"
+        "5b9e4f10-93a1-11ef-8f6b-0a1b2c3d4e5f",
+        "RequestId": "0c2c8f4b-6a3e-4d4c-9b77-3b3c4f6f1a2e",
+        "ResourceType": "AWS::CloudFormation::CustomResource",
+        "LogicalResourceId": "ProberCleanup",
+        "ResourceProperties": {
+            "ServiceToken": "arn:aws:lambda:us-east-1:111122223333:function:canary",
+            "ProberNamePrefix": "msk-privatelink-prober",
+        },
+        **extra,
+    }
+
+
+def test_deleting_the_stack_removes_the_probers_and_answers_cloudformation(
+    onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+    response_url: tuple[str, list[tuple[str, dict[str, str], bytes]]],
+) -> None:
+    _, stack, _, _ = onboarded
+    url, received = response_url
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    assert invoke(custom_resource_request("Create", url))["Status"] == "SUCCESS"
+    invoke(SCHEDULED)
+    assert len(stack.infra().lambda_.list_functions()["Functions"]) == 1
+
+    answer = invoke(
+        custom_resource_request("Delete", url, PhysicalResourceId="connectivity-canary-probers")
+    )
+
+    assert answer["Status"] == "SUCCESS"
+    assert stack.infra().lambda_.list_functions()["Functions"] == []
+    assert len(received) == 2
+    path, headers, body = received[-1]
+    assert path.endswith("X-Amz-Signature=abc")
+    assert headers.get("Content-Type", "") == ""
+    sent = json.loads(body)
+    # The response object's required fields ("Custom resource response objects").
+    assert sent["Status"] == "SUCCESS"
+    assert sent["PhysicalResourceId"] == "connectivity-canary-probers"
+    assert (sent["StackId"], sent["RequestId"], sent["LogicalResourceId"]) == (
+        custom_resource_request("Delete", url)["StackId"],
+        "0c2c8f4b-6a3e-4d4c-9b77-3b3c4f6f1a2e",
+        "ProberCleanup",
+    )
+    assert sent["Data"] == {"Removed": "1"}
+
+
+@pytest.mark.iam
+def test_every_call_the_canary_makes_is_allowed_by_its_role(
+    onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+    response_url: tuple[str, list[tuple[str, dict[str, str], bytes]]],
+) -> None:
+    """Creating a prober, probing through it, reporting and removing it,
+    held against ConnectivityCanaryRole as the template defines it (after
+    the SAM transform), with the Service Authorization Reference's actions,
+    resources and condition keys."""
+    from msk_privatelink_dev.local.consumers import consumer_stack
+    from tests.iam.recorder import recording
+
+    _, stack, _, _ = onboarded
+    url, _ = response_url
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    template = consumer_stack("123456789012", stack.consumer.account_id, stack.consumer.region)
+
+    with recording(lambda *_: template) as calls:
+        invoke(SCHEDULED)
+        invoke(SCHEDULED)
+        invoke(custom_resource_request("Delete", url))
+
+    assert [d.describe() for d in calls.denied()] == []
+    used = {d.request.action for d in calls.decisions if d.request}
+    assert {
+        "dynamodb:Scan",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeNetworkInterfaces",
+        "lambda:CreateFunction",
+        "lambda:GetFunction",
+        "lambda:InvokeFunction",
+        "lambda:ListFunctions",
+        "lambda:ListTags",
+        "lambda:DeleteFunction",
+        "events:PutEvents",
+    } <= used
+    assert {d.call.function for d in calls.decisions} == {"connectivity_canary"}
+    # What Lambda checks on the side when it creates a VPC function with a layer and tags.
+    assert {
+        "iam:PassRole",
+        "lambda:TagResource",
+        "lambda:GetLayerVersion",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcs",
+    } <= used

@@ -316,12 +316,16 @@ def _implicit(
             Request(tagging[0], arn, _context(call, arn, request_tags, tags, extra))
             for arn in created
         ]
-    # A role handed to a service (a rule target's RoleArn) is authorised as
-    # iam:PassRole on that role, for that service.
-    for role_arn in _values_of(call.params, "RoleArn"):
+    # A role handed to a service (a rule target's RoleArn, a Lambda function's
+    # Role) is authorised as iam:PassRole on that role, for that service.
+    roles = list(_values_of(call.params, "RoleArn"))
+    if call.prefix == "lambda" and isinstance(call.params.get("Role"), str):
+        roles.append(call.params["Role"])
+    for role_arn in roles:
         passed = {"iam:PassedToService": [f"{call.signing_name}.amazonaws.com"]}
         context = _context(call, str(role_arn), {}, tags, passed)
         out.append(Request("iam:PassRole", str(role_arn), context))
+    out += _lambda_function_setup(call, arns, tags)
     # Cross-Region PrivateLink is authorised as vpce:AllowMultiRegion on the
     # endpoint or service (AWS PrivateLink, "Cross-Region connectivity").
     multi_region = {
@@ -340,4 +344,42 @@ def _implicit(
     describes_vpc = "ec2:DescribeVpcs" in action.dependent_actions
     if call.prefix == "route53" and call.params.get("VPC") and describes_vpc:
         out.append(Request("ec2:DescribeVpcs", "*", _context(call, "*", {}, tags)))
+    return out
+
+
+def _lambda_function_setup(call: Call, arns: list[str], tags: TagReader) -> list[Request]:
+    """What Lambda checks with the caller's permissions when a function is
+    created or reconfigured (AWS Lambda Developer Guide):
+    - tags given at creation: lambda:TagResource on the function ("Using tags
+      on Lambda functions", permissions required for working with tags);
+    - layers: lambda:GetLayerVersion on each layer version ("Adding layers to
+      functions");
+    - a VPC configuration: ec2:DescribeSecurityGroups, ec2:DescribeSubnets
+      and ec2:DescribeVpcs ("Giving Lambda functions access to resources in
+      an Amazon VPC", IAM permissions for users).
+    """
+    if call.prefix != "lambda" or call.operation not in (
+        "CreateFunction",
+        "UpdateFunctionConfiguration",
+    ):
+        return []
+    out: list[Request] = []
+    functions = [arn for arn in arns if ":function:" in arn]
+    if call.operation == "CreateFunction" and call.params.get("Tags"):
+        out += [
+            Request(
+                "lambda:TagResource",
+                arn,
+                _context(call, arn, _request_tags(call.params), tags),
+            )
+            for arn in functions
+        ]
+    for layer in call.params.get("Layers") or []:
+        out.append(
+            Request("lambda:GetLayerVersion", str(layer), _context(call, str(layer), {}, tags))
+        )
+    vpc = call.params.get("VpcConfig") or {}
+    if vpc.get("SubnetIds") or vpc.get("SecurityGroupIds"):
+        for action in ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"):
+            out.append(Request(action, "*", _context(call, "*", {}, tags)))
     return out

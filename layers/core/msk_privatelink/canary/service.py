@@ -132,6 +132,10 @@ class CanaryService:
         self._settings = settings
         self._clock = clock
 
+    @property
+    def probers(self) -> ProberFunctions:
+        return self._probers
+
     def run(self, cluster_arn: str | None = None) -> list[ClusterResult]:
         """Probe every stored view (only ``cluster_arn``'s when given)."""
         views = [v for v in self._views.all() if cluster_arn in (None, v.cluster_arn)]
