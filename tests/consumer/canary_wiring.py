@@ -7,8 +7,9 @@ moto stores a function but runs its code only in a container, so Invoke of a
 prober is answered here: the function is looked up as the canary created it
 (its handler string, its VPC configuration) and that handler runs in this
 process with the payload and a context holding the function's timeout, as
-Lambda's Python runtime would. Its probes use this machine's resolver: the
-MSK names do not resolve here, as from a VPC whose private zone is missing.
+Lambda's Python runtime would. Its probes use this machine's resolver (the
+MSK names do not resolve here, as from a VPC whose private zone is missing),
+or a stand-in consumer network (tests/kafka/consumer_network.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -28,7 +30,8 @@ from botocore.response import StreamingBody
 
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.canary.probers import placeholder_package
-from msk_privatelink.connectivity import prober_function
+from msk_privatelink.connectivity import prober, prober_function
+from msk_privatelink.connectivity.probe import Resolver, Route, check
 from msk_privatelink_dev.local.consumers import consumer_stack
 from msk_privatelink_dev.local.lambdas import FakeContext, environment, load_handler_module
 from tests.consumer.wiring import PROVIDER_ACCOUNT, ConsumerStack
@@ -56,6 +59,9 @@ class _RuntimeContext:
 @dataclass
 class Canary:
     stack: ConsumerStack
+    # The consumer network the probers run in: None for this machine's own
+    # resolver and routes; else (resolver, route) of a stand-in network.
+    network: tuple[Resolver, Route] | None = None
     log: io.StringIO = field(default_factory=io.StringIO)
     invocations: list[dict[str, Any]] = field(default_factory=list)
     module: ModuleType | None = None
@@ -95,6 +101,18 @@ class Canary:
         event = json.loads(params["body"])
         self.invocations.append({"function": name, "vpc": config["VpcConfig"], "event": event})
         handler = getattr(module, function)
+        if self.network is not None:
+            # The handler is handle() and a log line (run alone, on the
+            # standard library only, in tests/unit/test_connectivity_prober.py);
+            # here its probes go through the stand-in network.
+            resolver, route = self.network
+
+            def handler(event: Any, context: _RuntimeContext) -> Any:
+                seconds = context.get_remaining_time_in_millis() / 1000
+                return prober.handle(
+                    event, seconds, run=partial(check, resolver=resolver, route=route)
+                )
+
         try:
             answer = handler(event, _RuntimeContext(config["Timeout"]))
             extra: dict[str, str] = {}

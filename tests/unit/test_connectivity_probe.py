@@ -1037,3 +1037,29 @@ def test_the_table_reports_a_deadline_cut(serve: Callable[..., Server]) -> None:
     # The second never started a step: it is reported where it stood, at DNS.
     assert "2 of 2 checks failed (1 at DNS, 1 at KAFKA)" in text
     assert "The overall deadline ended some checks early" in text
+
+
+def test_a_route_takes_the_connection_where_the_network_would_and_reports_the_address(
+    serve: Callable[..., Server],
+) -> None:
+    """A stand-in network: the endpoint address the name resolves to is
+    played by a local listener; the result still names the endpoint address."""
+    server = start_kafka(serve)
+    endpoint = "10.0.7.21"
+    routed: list[tuple[str, int]] = []
+
+    def route(address: str, port: int) -> tuple[str, int]:
+        routed.append((address, port))
+        return (HOST, server.port) if address == endpoint else (address, port)
+
+    target = ProbeTarget(broker="1", host=BROKER_NAME, port=9092, scheme="plaintext")
+    report = check(
+        [target],
+        ProbeSettings(timeout=WAIT),
+        resolver=resolver_to(endpoint),
+        route=route,
+    )
+
+    (result,) = report.results
+    assert (result.step, result.ok, result.connected_to) == (Step.OK, True, endpoint)
+    assert routed == [(endpoint, 9092)]

@@ -53,6 +53,14 @@ _EXPIRED = 10
 
 # (host, port, timeout in seconds) -> the addresses the name resolves to.
 Resolver = Callable[[str, int, float], Sequence[str]]
+# (address, port) -> where a connection to it is opened: the identity on a
+# real network; a stand-in network (tests) maps an endpoint address to the
+# local listener that plays its load balancer.
+Route = Callable[[str, int], tuple[str, int]]
+
+
+def direct(address: str, port: int) -> tuple[str, int]:
+    return address, port
 Clock = Callable[[], float]
 
 
@@ -160,8 +168,10 @@ class _Probe:
         resolver: Resolver,
         deadline_at: float,
         clock: Clock,
+        route: Route = direct,
     ) -> None:
         self.target = target
+        self.route = route
         self.settings = settings
         self.context = context
         self.resolver = resolver
@@ -278,11 +288,12 @@ class _Probe:
         refusals: list[str] = []
         for address in addresses:
             budget = self.budget()
-            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            host, real_port = self.route(address, port)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
                 sock.settimeout(budget)
-                sock.connect((address, port))
+                sock.connect((host, real_port))
             except TimeoutError:
                 sock.close()
                 refusals.append(
@@ -457,6 +468,7 @@ def check(
     *,
     resolver: Resolver = resolve,
     clock: Clock = time.monotonic,
+    route: Route = direct,
 ) -> CheckReport:
     """Probes every target, ``settings.workers`` at a time, within the deadline.
 
@@ -473,6 +485,7 @@ def check(
             resolver=resolver,
             deadline_at=deadline_at,
             clock=clock,
+            route=route,
         )
         for t in targets
     ]
