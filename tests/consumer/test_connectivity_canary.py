@@ -15,7 +15,7 @@ import pytest
 
 from msk_privatelink.kernel.consumer_events import ConsumerConnectivityReport
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
-from msk_privatelink.kernel.records import parse
+from msk_privatelink.kernel.records import parse, replace
 from msk_privatelink_dev.local.workflows import keep_sender
 from tests.consumer.canary_wiring import SCHEDULED, Canary
 from tests.consumer.support import events_of
@@ -292,3 +292,24 @@ def test_every_call_the_canary_makes_is_allowed_by_its_role(
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVpcs",
     } <= used
+
+
+def test_a_cluster_onboarded_without_the_canary_is_never_probed() -> None:
+    with keep_sender(), world() as w:
+        stack = add_consumer_stack(w, "111122223333")
+        replies = provider_replies_queue(w)
+        w.reconcile()
+        view = events_of(w)[-1]
+        stack.queued()
+        request = replace(stack.onboarding(view), connectivity_canary=False)
+        put_on_provider_bus(w, request)
+        (result,) = stack.deliver()
+        assert result["status"] == "ready", result
+        provider_replies(w, replies)
+        canary = Canary(stack)
+        canary.deploy()
+
+        assert canary.handler()(SCHEDULED) == {"clusters": {}}
+
+        assert stack.infra().lambda_.list_functions()["Functions"] == []
+        assert reports(w, replies) == []

@@ -33,7 +33,7 @@ from msk_privatelink.kernel.consumer_events import (
 )
 from msk_privatelink.kernel.errors import ConfigError
 from msk_privatelink.kernel.events import BootstrapEndpoint, BrokerEndpoint, BrokerEndpointsChanged
-from msk_privatelink.kernel.records import InvalidRecord, parse, parse_json, to_data, to_json
+from msk_privatelink.kernel.records import InvalidRecord, parse, parse_json, to_data
 from msk_privatelink.onboarding.request import (
     AZ_ID_PATTERN,
     EVENT_BUS_ARN_PATTERN,
@@ -215,9 +215,10 @@ def test_a_view_is_put_on_the_bus_with_the_same_detail_as_before() -> None:
 )
 def test_every_detail_reads_and_writes_back_unchanged(kind: Any, detail: dict[str, Any]) -> None:
     event = parse_json(kind, compact(detail))
-    assert to_json(event) == compact(detail)
-    # to_data keeps tuples as tuples: the same JSON once serialised.
-    assert compact(to_data(event)) == compact(detail)
+    # What goes on the bus: byte for byte what an earlier version wrote
+    # (ConsumerOnboardingRequested leaves out connectivityCanary while true).
+    assert event.to_detail_json() == compact(detail)
+    assert parse_json(kind, event.to_detail_json()) == event
 
 
 def test_a_report_without_token_or_reason_keeps_its_null_and_empty_fields() -> None:
@@ -323,6 +324,7 @@ REQUEST_AS_VALIDATED: dict[str, Any] = {
     "consumerEventBusArn": None,
     "pollSeconds": 15,
     "pollAttempts": 40,
+    "connectivityCanary": True,
 }
 
 
@@ -340,6 +342,17 @@ def test_a_request_validates_to_the_same_document_and_digest_as_before() -> None
         "clusterArn": ARN,
         "consumerAccountId": "111122223333",
     }
+
+
+def test_leaving_a_cluster_out_of_the_canary_is_part_of_the_request_identity() -> None:
+    plain = parse_request(OnboardingRequest, REQUEST)
+    out = parse_request(OnboardingRequest, {**REQUEST, "connectivityCanary": False})
+    said = parse_request(OnboardingRequest, {**REQUEST, "connectivityCanary": True})
+
+    # The default keeps the digest every earlier request was stored with.
+    assert said.digest() == plain.digest()
+    assert out.digest() != plain.digest()
+    assert out.identity()["connectivityCanary"] is False
 
 
 def test_the_heartbeat_defaults_to_the_callback_timeout() -> None:

@@ -138,7 +138,13 @@ class CanaryService:
 
     def run(self, cluster_arn: str | None = None) -> list[ClusterResult]:
         """Probe every stored view (only ``cluster_arn``'s when given)."""
-        views = [v for v in self._views.all() if cluster_arn in (None, v.cluster_arn)]
+        # A cluster onboarded with connectivityCanary false is not probed
+        # (and keeps no prober alive).
+        views = [
+            v
+            for v in self._views.all()
+            if cluster_arn in (None, v.cluster_arn) and v.tenancy.connectivity_canary
+        ]
         checks = [plan_cluster(v, endpoint_addresses(self._ec2, v.cluster_arn)) for v in views]
         outcomes: list[ClusterResult] = []
         in_use: list[str] = []

@@ -61,6 +61,8 @@ Route = Callable[[str, int], tuple[str, int]]
 
 def direct(address: str, port: int) -> tuple[str, int]:
     return address, port
+
+
 Clock = Callable[[], float]
 
 

@@ -219,6 +219,7 @@ class ConsumerSyncService:
             region=request.consumer_region,
             subnet_ids=request.subnet_ids,
             security_group_ids=request.security_group_ids,
+            connectivity_canary=request.connectivity_canary,
         )
         # Every name checked before the first call (raises InvalidEventError).
         build_consumer_desired(request.endpoints, tenancy.settings())

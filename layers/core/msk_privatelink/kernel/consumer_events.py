@@ -25,8 +25,10 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
+import msgspec
+
 from msk_privatelink.kernel.events import EVENT_SOURCE, SCHEMA_VERSION, BrokerEndpointsChanged
-from msk_privatelink.kernel.records import CamelRecord, Meta, anchored, to_json
+from msk_privatelink.kernel.records import CamelRecord, Meta, anchored, to_data, to_json
 
 CONSUMER_EVENT_SOURCE = "msk-privatelink.consumer"
 PROVIDER_EVENT_SOURCE = EVENT_SOURCE
@@ -72,6 +74,15 @@ class _Detail(CamelRecord, frozen=True, kw_only=True):
         return to_json(self)
 
 
+def without_default_flag(record: CamelRecord, key: str, value: bool) -> str:
+    """``record`` as compact JSON, leaving out ``key`` while it holds its
+    default (true)."""
+    data = to_data(record)
+    if value:
+        data.pop(key, None)
+    return msgspec.json.encode(data).decode()
+
+
 class _Tenant(_Detail, frozen=True, kw_only=True):
     """Who an event concerns: one cluster in one consumer account, Region and VPC."""
 
@@ -98,9 +109,22 @@ class ConsumerOnboardingRequested(_Tenant, frozen=True, kw_only=True):
     security_group_ids: Annotated[
         tuple[SecurityGroupId, ...], Meta(max_length=MAX_SECURITY_GROUPS)
     ] = ()
+    connectivity_canary: Annotated[
+        bool,
+        Meta(
+            description="The consumer stack's connectivity canary probes this cluster "
+            "(when the stack runs one)."
+        ),
+    ] = True
     task_token: TaskToken
     generation: Generation
     endpoints: BrokerEndpointsChanged
+
+    def to_detail_json(self) -> str:
+        # connectivityCanary is written only when false: a consumer stack of
+        # an earlier version (which refuses unknown fields) keeps accepting
+        # every request that does not turn the canary off.
+        return without_default_flag(self, "connectivityCanary", self.connectivity_canary)
 
     def __post_init__(self) -> None:
         if self.endpoints.cluster_arn != self.cluster_arn:

@@ -101,6 +101,9 @@ class OnboardingRequest(_Waits, frozen=True, kw_only=True):
     consumer_event_bus_arn: EventBusArn | None = None
     poll_seconds: Annotated[int, Meta(ge=0, le=3600)] = DEFAULT_POLL_SECONDS
     poll_attempts: Annotated[int, Meta(ge=1, le=1000)] = DEFAULT_POLL_ATTEMPTS
+    # The consumer stack's connectivity canary probes this cluster (unless
+    # the stack's ConnectivityCanary parameter turns the canary off).
+    connectivity_canary: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -157,6 +160,9 @@ class OnboardingRequest(_Waits, frozen=True, kw_only=True):
             "securityGroupIds": sorted(self.security_group_ids),
             "availabilityZoneIds": sorted(self.availability_zone_ids),
             "consumerEventBusArn": self.bus_arn,
+            # Only when turned off: requests made before the field existed
+            # keep their digest.
+            **({} if self.connectivity_canary else {"connectivityCanary": False}),
         }
 
     def digest(self) -> str:

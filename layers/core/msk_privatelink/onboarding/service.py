@@ -249,6 +249,7 @@ class ConsumerWorkflows:
             vpc_id=request.vpc_id,
             subnet_ids=request.subnet_ids,
             security_group_ids=request.security_group_ids,
+            connectivity_canary=request.connectivity_canary,
             task_token=task_token,
             generation=generation,
             endpoints=replace(view, generation=generation),

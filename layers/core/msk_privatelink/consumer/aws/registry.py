@@ -55,6 +55,8 @@ class Tenancy(CamelRecord, frozen=True, kw_only=True):
     region: Region
     subnet_ids: Annotated[tuple[SubnetId, ...], Meta(min_length=1)]
     security_group_ids: tuple[SecurityGroupId, ...] = ()
+    # Whether the connectivity canary probes the cluster (onboarding's choice).
+    connectivity_canary: bool = True
 
     def settings(self) -> ConsumerSettings:
         return ConsumerSettings(
@@ -99,7 +101,11 @@ class TenancyRegistry:
         if current == tenancy:
             return False
         name = parameter_name(self._prefix, tenancy.cluster_arn)
-        value = json.dumps(to_data(tenancy), sort_keys=True)
+        data = to_data(tenancy)
+        if tenancy.connectivity_canary:
+            # Written only when false: the record earlier versions wrote and read.
+            data.pop("connectivityCanary")
+        value = json.dumps(data, sort_keys=True)
         common = {
             "Name": name,
             "Value": value,
