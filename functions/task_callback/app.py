@@ -1,4 +1,6 @@
-"""ConsumerEndpointsReady on the provider bus -> the waiting workflow's task token."""
+"""Consumers' events on the provider bus: ConsumerEndpointsReady -> the waiting
+workflow's task token; ConsumerConnectivityReport -> the tenant's stored
+connectivity (onboarding/callback.py checks who sent each)."""
 
 from __future__ import annotations
 

@@ -134,6 +134,10 @@ UNEXERCISED: dict[str, str] = {
     "ConsumerSyncFunctionRole/consumer-sync PlaceEndpointsInOwnNetwork ec2:ModifyVpcEndpoint": (
         "as MutateOwnedEndpoints: the subnets and groups an endpoint moves to"
     ),
+    "TaskCallbackFunctionRole/task-callback RecordConnectivityReports dynamodb:UpdateItem": (
+        "the demo story runs no connectivity canary; the report's write is held against this "
+        "role in tests/workflow/test_connectivity_reports.py"
+    ),
     "TaskCallbackFunctionRole/task-callback AnswerWaitingTasks states:SendTaskFailure": (
         "a consumer answering that its side failed fails the waiting workflow task"
     ),

@@ -126,7 +126,7 @@ def test_consumer_replies_reach_the_callback_with_retry_and_dead_letter(
     assert props["EventBusName"] == {"Ref": "ProviderEventBus"}
     assert props["Pattern"] == {
         "source": ["msk-privatelink.consumer"],
-        "detail-type": ["ConsumerEndpointsReady"],
+        "detail-type": ["ConsumerEndpointsReady", "ConsumerConnectivityReport"],
     }
     assert props["DeadLetterConfig"]["Arn"] == {
         "Fn::GetAtt": ["EventDeliveryDeadLetterQueue", "Arn"]
@@ -134,6 +134,26 @@ def test_consumer_replies_reach_the_callback_with_retry_and_dead_letter(
     policy = template["Resources"]["EventDeliveryDeadLetterQueuePolicy"]["Properties"]
     allowed = policy["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert {"Fn::GetAtt": ["TaskCallbackFunctionConsumerReplies", "Arn"]} in allowed
+
+
+def test_the_callback_reads_tenants_and_updates_them_only_in_place(
+    template: dict[str, Any],
+) -> None:
+    # A connectivity report changes one attribute of an existing tenant item:
+    # UpdateItem (conditional on the item existing), never PutItem or a delete.
+    dynamodb = {
+        (statement.sid, action, str(resource))
+        for statement in iam_statements(template)
+        if statement.owner == "TaskCallbackFunctionRole"
+        for action in statement.actions
+        if action.startswith("dynamodb:")
+        for resource in statement.resources
+    }
+    table = str({"Fn::GetAtt": ["TenantTable", "Arn"]})
+    assert dynamodb == {
+        ("ReadTenants", "dynamodb:GetItem", table),
+        ("RecordConnectivityReports", "dynamodb:UpdateItem", table),
+    }
 
 
 def test_the_earlier_versions_consumer_events_role_puts_only_on_consumer_buses(

@@ -26,7 +26,9 @@ from moto.events.models import EventPattern
 from msk_privatelink.consumer import service as consumer_service
 from msk_privatelink.consumer.service import ConsumerSyncSettings
 from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, SOURCES
+from msk_privatelink.kernel.event_docs import EXAMPLES
 from msk_privatelink.kernel.events import EVENT_SOURCE, BrokerEndpointsChanged
+from msk_privatelink.kernel.records import to_data
 from msk_privatelink.onboarding import settings as onboarding_settings
 from msk_privatelink.onboarding.settings import OnboardingSettings, tenant_table_from_env
 from msk_privatelink.reconcile.settings import DetectorSettings, ReconcilerSettings, RouterSettings
@@ -118,9 +120,14 @@ def envelope(source: str, detail_type: str, detail: dict[str, Any] | None = None
     }
 
 
+# Every event the project sends, its detail the documented example (docs/events.md).
 PROJECT_EVENTS = {
-    BrokerEndpointsChanged.detail_type: envelope(EVENT_SOURCE, BrokerEndpointsChanged.detail_type),
-    **{name: envelope(source, name) for name, source in SOURCES.items()},
+    BrokerEndpointsChanged.detail_type: envelope(
+        EVENT_SOURCE,
+        BrokerEndpointsChanged.detail_type,
+        to_data(EXAMPLES["BrokerEndpointsChanged"]()),
+    ),
+    **{name: envelope(source, name, to_data(EXAMPLES[name]())) for name, source in SOURCES.items()},
 }
 FIXTURES = {
     p.name: json.loads(p.read_text(encoding="utf-8")) for p in (REPO / "events").glob("*.json")
@@ -160,9 +167,22 @@ def test_answers_are_forwarded_and_reach_the_callback_and_nothing_else_does() ->
     forward = CONSUMER.event_patterns()["ForwardAnswersRule"]
     callback = PROVIDER.event_patterns()[f"{PROVIDER.function_id('task_callback')}ConsumerReplies"]
 
-    assert matching(forward, PROJECT_EVENTS) == {"ConsumerEndpointsReady"}
-    assert matching(callback, PROJECT_EVENTS) == {"ConsumerEndpointsReady"}
-    assert SOURCES["ConsumerEndpointsReady"] == CONSUMER_EVENT_SOURCE
+    answers = {"ConsumerEndpointsReady", "ConsumerConnectivityReport"}
+    assert matching(forward, PROJECT_EVENTS) == answers
+    assert matching(callback, PROJECT_EVENTS) == answers
+    assert {SOURCES[name] for name in answers} == {CONSUMER_EVENT_SOURCE}
+
+
+def test_the_canary_probes_after_a_ready_answer_and_after_nothing_else() -> None:
+    rule = CONSUMER.event_patterns()[
+        f"{CONSUMER.function_id('connectivity_canary')}ConsumerSideReady"
+    ]
+    ready = PROJECT_EVENTS["ConsumerEndpointsReady"]
+    assert ready["detail"]["state"] == "ready"
+    failed = {**ready, "detail": {**ready["detail"], "state": "failed", "reason": "quota"}}
+
+    assert matching(rule, PROJECT_EVENTS) == {"ConsumerEndpointsReady"}
+    assert matching(rule, {"failed": failed}) == set()
 
 
 def test_the_router_rules_match_no_project_event() -> None:

@@ -16,6 +16,7 @@ from msk_privatelink.onboarding.aws.tenants import (
     create_tenant_table,
     token_hash,
 )
+from msk_privatelink.onboarding.connectivity import Connectivity, ConnectivityFailure
 from msk_privatelink_dev.embedded import EmbeddedAws
 from msk_privatelink_dev.embedded.vpce_connections import ec2_service_model
 from tests.consumer.support import account_session
@@ -109,6 +110,80 @@ def test_transitions_are_guarded(registry: TenantRegistry) -> None:
     assert again.state == "ACTIVE"
     with pytest.raises(TenantConflictError, match="no longer PENDING"):
         registry.record_token(CLUSTER, ACCOUNT, "token-2", expected_state="PENDING")
+
+
+def report(checked_at: str = "2026-12-05T18:10:00.000+00:00", generation: int = 4) -> Connectivity:
+    return Connectivity(
+        state="unreachable",
+        generation=generation,
+        checked_at=checked_at,
+        probes=3,
+        failed=1,
+        failures=(ConnectivityFailure("2", "sasl_iam", 9098, "tcp", "connection refused"),),
+    )
+
+
+def record(registry: TenantRegistry, connectivity: Connectivity, **where: str) -> bool:
+    place = {"region": "eu-west-1", "vpc_id": "vpc-1"} | where
+    return registry.record_connectivity(
+        CLUSTER, ACCOUNT, region=place["region"], vpc_id=place["vpc_id"], connectivity=connectivity
+    )
+
+
+def raw_item(registry: TenantRegistry, aws: EmbeddedAws) -> dict[str, Any] | None:
+    key = {"clusterArn": {"S": CLUSTER}, "consumerAccountId": {"S": ACCOUNT}}
+    found: dict[str, Any] | None = (
+        aws.client("dynamodb")
+        .get_item(TableName="tenants", Key=key, ConsistentRead=True)
+        .get("Item")
+    )
+    return found
+
+
+def test_a_connectivity_report_is_written_only_on_an_active_tenant_of_that_network(
+    registry: TenantRegistry, aws: EmbeddedAws
+) -> None:
+    # No item: none is created.
+    assert not record(registry, report())
+    assert raw_item(registry, aws) is None
+    register(registry)
+    assert not record(registry, report())  # PENDING: the workflow checks the endpoints
+    registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE")
+    before = raw_item(registry, aws)
+    assert not record(registry, report(), vpc_id="vpc-2")
+    assert not record(registry, report(), region="us-east-1")
+    assert raw_item(registry, aws) == before
+
+    assert record(registry, report())
+
+    after = raw_item(registry, aws)
+    assert after is not None
+    # One attribute more; updatedAt, state and the rest as the workflow left them.
+    assert {k: v for k, v in after.items() if k != "connectivity"} == before
+    assert registry.require(CLUSTER, ACCOUNT).connectivity == report()
+    # The workflow's next transition is not disturbed, and the report stays
+    # out of the offboarding tenant's item from then on.
+    registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"ACTIVE"}), to="OFFBOARDING")
+    assert not record(registry, report("2026-12-05T18:15:00.000+00:00"))
+    assert registry.require(CLUSTER, ACCOUNT).connectivity == report()
+
+
+def test_a_connectivity_report_never_replaces_a_later_or_newer_one(
+    registry: TenantRegistry,
+) -> None:
+    register(registry)
+    registry.transition(CLUSTER, ACCOUNT, allowed_from=frozenset({"PENDING"}), to="ACTIVE")
+    stored = report("2026-12-05T18:10:00.000+00:00", generation=4)
+    assert record(registry, stored)
+
+    assert not record(registry, stored)  # the same report again
+    assert not record(registry, report("2026-12-05T18:09:59.999+00:00", generation=4))
+    assert not record(registry, report("2026-12-05T18:15:00.000+00:00", generation=3))
+    assert registry.require(CLUSTER, ACCOUNT).connectivity == stored
+
+    newer = report("2026-12-05T18:15:00.000+00:00", generation=5)
+    assert record(registry, newer)
+    assert registry.require(CLUSTER, ACCOUNT).connectivity == newer
 
 
 def consumer_endpoint(aws: EmbeddedAws, service_name: str) -> tuple[Any, str]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from msk_privatelink.advertised.outcome import AdvertisedPreview
     from msk_privatelink.advertised.service import BrokerOverrideCall
     from msk_privatelink.aws.clients import AwsClients
+    from msk_privatelink.onboarding.aws.tenants import Tenant
     from msk_privatelink.reconcile.config import ClusterConfig
     from msk_privatelink.reconcile.plan import Change
     from msk_privatelink.reconcile.reconciler import Assessment
@@ -152,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_cluster(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
+    config, clients, _ = load_cluster_and_tenants(args)
+    return config, clients
+
+
+def load_cluster_and_tenants(
+    args: argparse.Namespace,
+) -> tuple[ClusterConfig, AwsClients, list[Tenant] | None]:
+    """The configuration as the reconciler applies it, the clients, and the
+    cluster's tenants as read from the tenant table (``None``: no table)."""
     from msk_privatelink.aws.clients import CLI_CONFIG, AwsClients
     from msk_privatelink.reconcile.aws.config_store import ConfigStore
     from msk_privatelink.reconcile.config import load_config_file
@@ -164,28 +174,29 @@ def load_cluster(args: argparse.Namespace) -> tuple[ClusterConfig, AwsClients]:
     if args.config is None:
         prefix = args.parameter_prefix or f"/msk-privatelink/{args.stack_name}/clusters"
         config = ConfigStore(clients.ssm, prefix).get(arn)
-    return _with_tenants(args, config, clients), clients
+    merged, tenants = _with_tenants(args, config, clients)
+    return merged, clients, tenants
 
 
 def _with_tenants(
     args: argparse.Namespace, config: ClusterConfig, clients: AwsClients
-) -> ClusterConfig:
+) -> tuple[ClusterConfig, list[Tenant] | None]:
     """The configuration the stack's reconciler applies: the document plus the
     cluster's admitted tenants (reconcile/service.py does the same). Without
     them an apply would revoke every onboarded consumer until the next
-    reconcile of the stack grants them again."""
+    reconcile of the stack grants them again. The tenants read come back too
+    (``status`` shows them); ``None`` when no table was read."""
     from msk_privatelink.kernel.errors import ConfigError
     from msk_privatelink.onboarding.aws.tenants import TenantRegistry
     from msk_privatelink.onboarding.settings import tenant_table_from_env
     from msk_privatelink.onboarding.tenancy import with_tenants
 
     if args.no_tenants:
-        return config
+        return config, None
     table: str | None = args.tenant_table or tenant_table_from_env()
     if table is not None:
-        return with_tenants(
-            config, TenantRegistry(clients.dynamodb, table).for_cluster(config.cluster_arn)
-        )
+        tenants = TenantRegistry(clients.dynamodb, table).for_cluster(config.cluster_arn)
+        return with_tenants(config, tenants), tenants
     if args.config is None and args.command == "apply":
         # The stack's own configuration: the stack has a tenant table.
         raise ConfigError(
@@ -200,7 +211,7 @@ def _with_tenants(
             "configuration alone and shows onboarded consumers revoked",
             file=sys.stderr,
         )
-    return config
+    return config, None
 
 
 def _broker_override(
@@ -238,11 +249,11 @@ def _run(args: argparse.Namespace) -> int:
         from msk_privatelink.cli import migrate
 
         return migrate.run(args, cluster_region(args.cluster_arn, args.region))
-    config, clients = load_cluster(args)
+    config, clients, tenants = load_cluster_and_tenants(args)
     if args.command == "status":
         from msk_privatelink.cli.status import render_status_document, status_of
 
-        document = status_of(Reconciler(clients), config)
+        document = status_of(Reconciler(clients), config, tenants)
         if args.output == "json":
             print(json.dumps(document, indent=2))
         else:

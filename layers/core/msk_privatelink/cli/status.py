@@ -1,12 +1,14 @@
 """What `status` shows: per broker its address, subnet, load balancer, the
 listeners (scheme and port) serving it, its targets and whether it is in
 sync; for shared-nlb the bootstrap listeners; the load balancers and endpoint
-services as read. One document (``--output json``) and the table drawn from
-it, so both always say the same."""
+services as read; with the tenant table, each consumer account and the
+connectivity its canary last reported. One document (``--output json``) and
+the table drawn from it, so both always say the same."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from msk_privatelink.cli.render import table
 from msk_privatelink.kernel.errors import ConfigError, QuotaExceededError
@@ -15,17 +17,26 @@ from msk_privatelink.reconcile.config import ClusterConfig
 from msk_privatelink.reconcile.reconciler import Assessment, Reconciler
 from msk_privatelink.reconcile.resources import ActualState
 
+if TYPE_CHECKING:
+    from msk_privatelink.onboarding.aws.tenants import Tenant
+
+# The consumers table's last column: one line per consumer at a terminal.
+MAX_DETAIL = 80
+
 
 def status_document(
     config: ClusterConfig,
     inventory: ClusterInventory,
     actual: ActualState,
+    *,
     assessment: Assessment | None = None,
     plan_error: str | None = None,
+    tenants: Sequence[Tenant] | None = None,
 ) -> dict[str, Any]:
     """What exists, per broker; the plan's verdict when a plan could be made
     (``assessment``), else why not (``plan_error``): status never depends on
-    the plan succeeding."""
+    the plan succeeding. ``tenants``: the cluster's, from the tenant table
+    (``None``: no table was read)."""
     pending = {c.broker_id for c in assessment.plan.changes} if assessment else set()
     scheme_of_port = {port: scheme.value for scheme, port in BROKER_PORTS.items()}
 
@@ -104,18 +115,38 @@ def status_document(
         "withheld": [c.to_dict() for c in assessment.decision.withheld] if assessment else [],
         "guard_reasons": list(assessment.decision.reasons) if assessment else [],
         "conflicts": list(actual.conflicts),
+        "consumers": None if tenants is None else consumers_document(tenants),
     }
 
 
-def status_of(reconciler: Reconciler, config: ClusterConfig) -> dict[str, Any]:
+def consumers_document(tenants: Sequence[Tenant]) -> list[dict[str, Any]]:
+    """Per consumer account: where it connects from, its tenant state, and the
+    ``connectivity`` attribute as stored (null: no report stored yet)."""
+    return [
+        {
+            "account_id": t.account_id,
+            "region": t.region,
+            "vpc_id": t.vpc_id,
+            "state": t.state,
+            "connectivity": t.connectivity.to_document() if t.connectivity else None,
+        }
+        for t in sorted(tenants, key=lambda t: t.account_id)
+    ]
+
+
+def status_of(
+    reconciler: Reconciler, config: ClusterConfig, tenants: Sequence[Tenant] | None = None
+) -> dict[str, Any]:
     """Read, then plan if a plan can be made: a configuration the brokers have
     outgrown still shows what exists."""
     inventory, actual = reconciler.observe(config, deep=True)
     try:
         assessment = reconciler.assess_observed(config, inventory, actual, deep=True)
     except (ConfigError, QuotaExceededError) as exc:
-        return status_document(config, inventory, actual, plan_error=str(exc))
-    return status_document(config, assessment.inventory, assessment.actual, assessment=assessment)
+        return status_document(config, inventory, actual, plan_error=str(exc), tenants=tenants)
+    return status_document(
+        config, assessment.inventory, assessment.actual, assessment=assessment, tenants=tenants
+    )
 
 
 def render_status_document(doc: dict[str, Any]) -> str:
@@ -160,4 +191,66 @@ def render_status_document(doc: dict[str, Any]) -> str:
     if doc["conflicts"]:
         tail += f"\nNot ours, left alone: {', '.join(doc['conflicts'])}"
     lines.append(tail)
+    consumers = doc.get("consumers")
+    if consumers is not None:
+        lines.append(render_consumers(consumers))
     return "\n".join(lines)
+
+
+def render_consumers(consumers: list[dict[str, Any]]) -> str:
+    """The consumers table: per account its tenant state and last report."""
+    if not consumers:
+        return "Consumers: none in the tenant table."
+    rows = []
+    for c in consumers:
+        report = c["connectivity"]
+        if report is None:
+            rows.append(
+                (c["account_id"], c["region"], c["vpc_id"], c["state"], "no report", "-", "-", "-")
+            )
+            continue
+        rows.append(
+            (
+                c["account_id"],
+                c["region"],
+                c["vpc_id"],
+                c["state"],
+                report["state"],
+                _when(report["checkedAt"]),
+                f"{report['failed']}/{report['probes']}",
+                _first_problem(report),
+            )
+        )
+    headers = (
+        "CONSUMER",
+        "REGION",
+        "VPC",
+        "TENANT",
+        "CONNECTIVITY",
+        "CHECKED",
+        "FAILED",
+        "FIRST FAILURE",
+    )
+    return "Consumers:\n" + table(headers, rows)
+
+
+def _when(checked_at: str) -> str:
+    """The stored UTC time (``2026-12-05T18:10:00.000+00:00``) to the second."""
+    return f"{checked_at[:19].replace('T', ' ')} UTC"
+
+
+def _first_problem(report: dict[str, Any]) -> str:
+    """What to look at first: the first failing broker and step, else the
+    pending endpoints, else why the canary could not probe."""
+    if report["failures"]:
+        f = report["failures"][0]
+        text = f"broker {f['broker']} {f['scheme']}:{f['port']} at {f['step']}"
+        if f["detail"]:
+            text += f": {f['detail']}"
+    elif report["pending"]:
+        text = f"pending: broker {', '.join(report['pending'])}"
+    elif report["problems"]:
+        text = report["problems"][0]
+    else:
+        return "-"
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."

@@ -1,4 +1,5 @@
-"""ConsumerEndpointsReady -> SendTaskSuccess / SendTaskFailure.
+"""ConsumerEndpointsReady -> SendTaskSuccess / SendTaskFailure;
+ConsumerConnectivityReport -> the tenant's stored connectivity.
 
 The provider bus admits PutEvents from every onboarded account, so a reply
 is trusted only when the account that put it (the event's `account`, set by
@@ -13,22 +14,41 @@ the cluster new endpoint services). For an ACTIVE tenant the connections it
 reports that are still waiting for acceptance, on services this project owns
 for that cluster, are accepted: the tenant was accepted once, and the
 reconciler already allowed it on the new services.
+
+A connectivity report (the consumer stack's canary, after every run) is
+stored on the tenant item under the same rule: put by the account it speaks
+for, which must be an ACTIVE tenant of that cluster from that Region and
+VPC. It is kept only if it was checked later than the stored one and is not
+of an older generation (onboarding/connectivity.py, TenantRegistry.
+record_connectivity); the workflows' attributes are never touched.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from msk_privatelink.aws.errors import error_code, translate
-from msk_privatelink.kernel.consumer_events import CONSUMER_EVENT_SOURCE, ConsumerEndpointsReady
+from msk_privatelink.kernel.consumer_events import (
+    CONSUMER_EVENT_SOURCE,
+    ConsumerConnectivityReport,
+    ConsumerEndpointsReady,
+)
 from msk_privatelink.kernel.naming import is_owned
 from msk_privatelink.kernel.records import InvalidRecord, parse, to_json
 from msk_privatelink.onboarding.aws.endpoint_connections import Connection, EndpointConnections
-from msk_privatelink.onboarding.aws.tenants import TenantRegistry, token_hash
+from msk_privatelink.onboarding.aws.tenants import (
+    REPORTING_STATES,
+    Tenant,
+    TenantRegistry,
+    token_hash,
+)
+from msk_privatelink.onboarding.connectivity import summarise
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -36,7 +56,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Verdict = Literal["success", "failure", "accepted", "ignored"]
+# recorded / outdated: a connectivity report stored, or older than the stored one.
+Verdict = Literal["success", "failure", "accepted", "ignored", "recorded", "outdated"]
 # The states the consumer reports for each state the workflow waits in.
 EXPECTED = {"PENDING": "ready", "OFFBOARDING": "removed"}
 # The task already finished (timed out, answered twice): nothing to do.
@@ -51,14 +72,23 @@ class CallbackOutcome:
 
 
 class TaskCallbacks:
-    def __init__(self, tenants: TenantRegistry, sfn: SFNClient, ec2: EC2Client) -> None:
+    def __init__(
+        self,
+        tenants: TenantRegistry,
+        sfn: SFNClient,
+        ec2: EC2Client,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._tenants = tenants
         self._sfn = sfn
         self._ec2 = ec2
+        self._clock = clock
 
     def handle(self, event: dict[str, Any]) -> CallbackOutcome:
         if event.get("source") != CONSUMER_EVENT_SOURCE:
             return self._ignore(f"source {event.get('source')!r} is not a consumer's")
+        if event.get("detail-type") == ConsumerConnectivityReport.detail_type:
+            return self._record_connectivity(event)
         try:
             reply = parse(ConsumerEndpointsReady, event.get("detail"))
         except InvalidRecord as exc:
@@ -127,7 +157,65 @@ class TaskCallbacks:
         accepted = EndpointConnections(self._ec2).accept(pending)
         return CallbackOutcome("accepted", f"{accepted} connection(s)")
 
+    def _record_connectivity(self, event: dict[str, Any]) -> CallbackOutcome:
+        try:
+            report = parse(ConsumerConnectivityReport, event.get("detail"))
+        except InvalidRecord as exc:
+            return self._ignore(f"malformed ConsumerConnectivityReport: {str(exc)[:MAX_WHY]}")
+        # `account` is EventBridge's, not the sender's to choose: the only
+        # proof of who put the report on the provider bus.
+        if event.get("account") != report.consumer_account_id:
+            return self._ignore(
+                f"connectivity report put by account {event.get('account')!r} on behalf of "
+                f"{report.consumer_account_id}"
+            )
+        try:
+            summary = summarise(report, self._clock())
+        except ValueError as exc:
+            return self._ignore(f"connectivity report refused: {str(exc)[:MAX_WHY]}")
+        tenant = self._tenants.get(report.cluster_arn, report.consumer_account_id)
+        refusal = _not_reporting(tenant, report)
+        if refusal:
+            return self._ignore(refusal)
+        if self._tenants.record_connectivity(
+            report.cluster_arn,
+            report.consumer_account_id,
+            region=report.consumer_region,
+            vpc_id=report.vpc_id,
+            connectivity=summary,
+        ):
+            return CallbackOutcome(
+                "recorded", f"{summary.state} at generation {summary.generation}"
+            )
+        # The write's condition failed: the tenant changed since it was read
+        # (a refusal after all), or the stored report is the later one.
+        tenant = self._tenants.get(report.cluster_arn, report.consumer_account_id)
+        refusal = _not_reporting(tenant, report)
+        if refusal:
+            return self._ignore(refusal)
+        stored = tenant.connectivity if tenant else None
+        why = f"report checked at {summary.checked_at} for generation {summary.generation}"
+        if stored is not None:
+            why += f"; stored: checked at {stored.checked_at} for generation {stored.generation}"
+        logger.info("connectivity report older than the stored one", extra={"why": why})
+        return CallbackOutcome("outdated", why)
+
     @staticmethod
     def _ignore(why: str) -> CallbackOutcome:
         logger.warning("consumer reply ignored", extra={"why": why})
         return CallbackOutcome("ignored", why)
+
+
+def _not_reporting(tenant: Tenant | None, report: ConsumerConnectivityReport) -> str:
+    """Why ``tenant`` may not have ``report`` stored; empty when it may."""
+    who = f"account {report.consumer_account_id} of {report.cluster_arn}"
+    if tenant is None:
+        return f"connectivity report refused: {who} is not a tenant"
+    if tenant.state not in REPORTING_STATES:
+        return f"connectivity report refused: {who} is {tenant.state}"
+    if (tenant.region, tenant.vpc_id) != (report.consumer_region, report.vpc_id):
+        return (
+            f"connectivity report refused: {who} is a tenant from {tenant.region} "
+            f"{tenant.vpc_id}, not {report.consumer_region} {report.vpc_id}"
+        )
+    return ""

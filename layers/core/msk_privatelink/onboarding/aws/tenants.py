@@ -9,6 +9,11 @@ moving it is offboarding then onboarding.
 Every transition is a conditional write, so two executions (or an execution
 and an operator) can never move a tenant through an order the workflows do
 not allow.
+
+The consumer's last connectivity report is kept on the same item
+(``connectivity``), written apart from the workflow's attributes: it never
+changes ``state``, ``tokenHash`` or ``updatedAt`` (the version ``register``
+conditions on), so a report can never make a workflow's write fail.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from msk_privatelink.aws.errors import error_code, translate
 from msk_privatelink.kernel.errors import TerminalError
+from msk_privatelink.onboarding.connectivity import Connectivity
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,6 +40,10 @@ RESTARTABLE_STATES: frozenset[str] = frozenset({"FAILED", "OFFBOARDED"})
 # Tenants the cluster's events are delivered to: from registration until
 # offboarding has finished (its request must still reach the consumer).
 SUBSCRIBED_STATES: frozenset[str] = frozenset({"PENDING", "ACTIVE", "OFFBOARDING"})
+# Tenants whose connectivity reports are stored: onboarded ones. While a
+# tenant is PENDING the workflow checks its endpoints itself; the canary's
+# next run after it is ACTIVE reports again.
+REPORTING_STATES: frozenset[str] = frozenset({"ACTIVE"})
 # The tenant table's index by consumer account (template.yaml): which
 # clusters an account is a tenant of, without reading every cluster.
 ACCOUNT_INDEX = "byConsumerAccount"
@@ -67,6 +77,7 @@ class Tenant:
     generation: int = 0
     created_at: str = ""
     updated_at: str = ""
+    connectivity: Connectivity | None = None
 
     @property
     def principal(self) -> str:
@@ -95,6 +106,7 @@ class Tenant:
             generation=int(item.get("generation", {}).get("N", "0")),
             created_at=s("createdAt"),
             updated_at=s("updatedAt"),
+            connectivity=Connectivity.from_attribute(item.get("connectivity")),
         )
 
 
@@ -302,6 +314,56 @@ class TenantRegistry:
                     f"tenant {account_id} of {cluster_arn} is no longer {expected_state}"
                 ) from exc
             raise translate(exc, f"UpdateItem {self._table}") from exc
+
+    def record_connectivity(
+        self,
+        cluster_arn: str,
+        account_id: str,
+        *,
+        region: str,
+        vpc_id: str,
+        connectivity: Connectivity,
+    ) -> bool:
+        """Store ``connectivity`` as the tenant's last report. Only on an
+        existing item of a tenant in REPORTING_STATES with this Region and VPC
+        (checked in the write itself, so a tenant offboarded meanwhile is not
+        written), and only over a report checked earlier and of the same or an
+        older generation. False when that condition failed: nothing written.
+
+        SET of this one attribute: ``updatedAt``, ``state`` and ``tokenHash``
+        belong to the workflows and stay as they are."""
+        states = sorted(REPORTING_STATES)
+        values: dict[str, Any] = {
+            ":c": connectivity.to_attribute(),
+            ":r": {"S": region},
+            ":v": {"S": vpc_id},
+            ":g": {"N": str(connectivity.generation)},
+            ":at": {"S": connectivity.checked_at},
+            **{f":s{i}": {"S": s} for i, s in enumerate(states)},
+        }
+        condition = (
+            "attribute_exists(clusterArn) AND #s IN ({}) AND consumerRegion = :r "
+            "AND vpcId = :v AND (attribute_not_exists(#c) OR (#c.#g <= :g AND #c.#at < :at))"
+        ).format(", ".join(f":s{i}" for i in range(len(states))))
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(cluster_arn, account_id),
+                UpdateExpression="SET #c = :c",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#s": "state",
+                    "#c": "connectivity",
+                    "#g": "generation",
+                    "#at": "checkedAt",
+                },
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, f"UpdateItem {self._table}") from exc
+        return True
 
 
 def create_tenant_table(dynamodb: DynamoDBClient, name: str) -> None:
