@@ -45,6 +45,7 @@ def handler(name: str) -> str:
 def test_every_handler_is_covered() -> None:
     assert {h.split("/")[1] for h in HANDLER_FILES} == {
         "change_detector",
+        "connectivity_canary",
         "consumer_delivery",
         "consumer_sync",
         "event_router",
