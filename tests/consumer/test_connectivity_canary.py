@@ -9,10 +9,12 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 
+from msk_privatelink.canary.cleanup import handle_custom_resource
+from msk_privatelink.canary.probers import ProberFunctions
 from msk_privatelink.kernel.consumer_events import ConsumerConnectivityReport
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.records import parse, replace
@@ -313,3 +315,32 @@ def test_a_cluster_onboarded_without_the_canary_is_never_probed() -> None:
 
         assert stack.infra().lambda_.list_functions()["Functions"] == []
         assert reports(w, replies) == []
+
+
+class _UnreachableLambda:
+    """Prober functions whose Lambda endpoint cannot be reached: botocore
+    raises its own error, not an AWS answer."""
+
+    def remove_unused(self, in_use: list[str]) -> list[str]:
+        from botocore.exceptions import EndpointConnectionError
+
+        assert in_use == []
+        raise EndpointConnectionError(endpoint_url="https://lambda.us-east-1.amazonaws.com")
+
+
+def test_a_failed_removal_of_any_kind_is_answered_failed_so_the_stack_never_waits(
+    response_url: tuple[str, list[tuple[str, dict[str, str], bytes]]],
+) -> None:
+    url, received = response_url
+    request = custom_resource_request(
+        "Delete", url, PhysicalResourceId="connectivity-canary-probers"
+    )
+
+    answer = handle_custom_resource(request, cast(ProberFunctions, _UnreachableLambda()))
+
+    assert answer["Status"] == "FAILED"
+    ((_, _, body),) = received
+    sent = json.loads(body)
+    assert sent["Status"] == "FAILED"
+    assert sent["Reason"].startswith("EndpointConnectionError: Could not connect")
+    assert sent["PhysicalResourceId"] == "connectivity-canary-probers"

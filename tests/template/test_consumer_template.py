@@ -368,3 +368,24 @@ def test_the_role_allows_every_call_the_handler_makes(template: dict[str, Any]) 
     }
     never_called = sorted(granted - called - implied)
     assert never_called == []
+
+
+def test_every_function_has_an_errors_alarm_under_its_own_condition(
+    template: dict[str, Any],
+) -> None:
+    """A function that fails stops publishing its own metrics, which the
+    metric alarms read as not breaching: only Lambda's Errors shows it."""
+    resources = template["Resources"]
+    functions = {
+        name: resource.get("Condition")
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Ref"]: alarm.get("Condition")
+        for alarm in resources.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and alarm["Properties"].get("Namespace") == "AWS/Lambda"
+        and alarm["Properties"].get("MetricName") == "Errors"
+    }
+    assert watched == functions

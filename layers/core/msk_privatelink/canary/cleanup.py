@@ -54,6 +54,10 @@ def handle_custom_resource(
             removed = probers.remove_unused([])
         except MskPrivateLinkError as exc:
             status, reason = "FAILED", f"{type(exc).__name__}: {exc}"[:MAX_REASON]
+        # Anything else too: an unanswered request holds the stack for an hour.
+        except Exception as exc:
+            logger.exception("prober removal failed")
+            status, reason = "FAILED", f"{type(exc).__name__}: {exc}"[:MAX_REASON]
     response = {
         "Status": status,
         "Reason": reason or f"removed {len(removed)} prober function(s)",
