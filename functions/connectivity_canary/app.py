@@ -34,6 +34,8 @@ def _service(env: CanaryEnvironment) -> CanaryService:
         events=clients.events,
         # lambda_ waits long enough for the prober's run (INVOKE_CONFIG).
         probers=ProberFunctions(clients.lambda_, env.prober),
+        # The metadata check's SCRAM secrets (canary/credentials.py).
+        secrets=clients.secretsmanager,
         settings=CanarySettings(
             account_id=env.account_id,
             region=env.region,
@@ -99,7 +101,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 "probes": len(outcome.results),
                 "failed": [r.to_dict() for r in outcome.failed[:50]],
                 "pending": list(outcome.check.pending),
-                "problems": [*outcome.check.problems, *outcome.problems, *outcome.notes],
+                "misadvertised": {str(b): t for b, t in outcome.misadvertised.items()},
+                "problems": [
+                    *outcome.check.problems,
+                    *outcome.problems,
+                    *outcome.metadata_problems,
+                    *outcome.notes,
+                ],
             },
         )
     # The alarm's metric: every unreachable broker of every cluster, per run.

@@ -31,6 +31,7 @@ from botocore.response import StreamingBody
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.canary.probers import placeholder_package
 from msk_privatelink.connectivity import prober, prober_function
+from msk_privatelink.connectivity.metadata_check import run_request
 from msk_privatelink.connectivity.probe import Resolver, Route, check
 from msk_privatelink_dev.local.consumers import consumer_stack
 from msk_privatelink_dev.local.lambdas import FakeContext, environment, load_handler_module
@@ -104,13 +105,16 @@ class Canary:
         if self.network is not None:
             # The handler is handle() and a log line (run alone, on the
             # standard library only, in tests/unit/test_connectivity_prober.py);
-            # here its probes go through the stand-in network.
+            # here its probes and metadata fetches go through the stand-in network.
             resolver, route = self.network
 
             def handler(event: Any, context: _RuntimeContext) -> Any:
                 seconds = context.get_remaining_time_in_millis() / 1000
                 return prober.handle(
-                    event, seconds, run=partial(check, resolver=resolver, route=route)
+                    event,
+                    seconds,
+                    run=partial(check, resolver=resolver, route=route),
+                    fetch=partial(run_request, resolver=resolver, route=route),
                 )
 
         try:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, cast
 import pytest
 
 from msk_privatelink.canary.cleanup import handle_custom_resource
+from msk_privatelink.canary.credentials import CLUSTER_TAG
 from msk_privatelink.canary.probers import ProberFunctions
 from msk_privatelink.kernel.consumer_events import ConsumerConnectivityReport
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
@@ -344,3 +345,115 @@ def test_a_failed_removal_of_any_kind_is_answered_failed_so_the_stack_never_wait
     assert sent["Status"] == "FAILED"
     assert sent["Reason"].startswith("EndpointConnectionError: Could not connect")
     assert sent["PhysicalResourceId"] == "connectivity-canary-probers"
+
+
+# ------------------------------------------------------------ metadata check
+
+SCRAM_USER = {"username": "canary", "password": "canary-Pa55word-4-metadata"}
+
+
+@pytest.fixture
+def scram_onboarded() -> Iterator[tuple[World, ConsumerStack, BrokerEndpointsChanged, str]]:
+    """A cluster with SASL/SCRAM (port 9096) beside IAM, onboarded."""
+    with keep_sender(), world(auth=("iam", "scram")) as w:
+        stack = add_consumer_stack(w, "111122223333")
+        replies = provider_replies_queue(w)
+        w.reconcile()
+        view = events_of(w)[-1]
+        assert all("sasl_scram" in b.ports for b in view.brokers)
+        stack.queued()
+        put_on_provider_bus(w, stack.onboarding(view))
+        (result,) = stack.deliver()
+        assert result["status"] == "ready", result
+        provider_replies(w, replies)
+        yield w, stack, view, replies
+
+
+def add_secret(stack: ConsumerStack, name: str, value: str, cluster: str | None) -> str:
+    tags = [] if cluster is None else [{"Key": CLUSTER_TAG, "Value": cluster}]
+    secrets = stack.infra().secretsmanager
+    return secrets.create_secret(Name=name, SecretString=value, Tags=tags)["ARN"]
+
+
+def test_a_tagged_scram_secret_has_the_prober_fetch_metadata_through_the_bootstrap(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    w, stack, view, replies = scram_onboarded
+    add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    # Neither is read: one is untagged, the other names another cluster.
+    add_secret(stack, "AmazonMSK_other", json.dumps(SCRAM_USER), None)
+    other = view.cluster_arn.replace("/demo-cluster/", "/another-cluster/")
+    add_secret(stack, "AmazonMSK_elsewhere", json.dumps(SCRAM_USER), other)
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+    reports(w, replies)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    first = min(view.brokers, key=lambda b: b.broker_id)
+    assert call["event"]["metadata"] == [
+        {
+            "cluster": view.cluster_arn,
+            "host": first.host_names[0],
+            "port": first.ports["sasl_scram"],
+            "scheme": "sasl_scram",
+            "auth": {"mechanism": "SCRAM-SHA-512", **SCRAM_USER},
+        }
+    ]
+    # The names do not resolve from this machine: the fetch fails at DNS,
+    # a problem of the check, named with the bootstrap it went through.
+    (report,) = reports(w, replies)
+    (problem,) = [p for p in report.problems if p.startswith("metadata check")]
+    assert problem.startswith(
+        f"metadata check through {first.host_names[0]}:{first.ports['sasl_scram']} failed at dns"
+    )
+    # Nothing of the secret's value is logged or reported.
+    assert SCRAM_USER["password"] not in canary.log.getvalue()
+    assert SCRAM_USER["password"] not in report.to_detail_json()
+
+
+def test_a_secret_that_is_not_an_msk_scram_secret_is_named_and_nothing_is_fetched(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    w, stack, view, replies = scram_onboarded
+    secret = add_secret(stack, "AmazonMSK_canary", "not json", view.cluster_arn)
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+    reports(w, replies)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    assert "metadata" not in call["event"]
+    (report,) = reports(w, replies)
+    assert (
+        f"metadata check: {secret} is not a JSON object with a username and a password "
+        "(the form of an MSK SCRAM secret)"
+    ) in report.problems
+
+
+@pytest.mark.iam
+def test_the_metadata_check_reads_its_tagged_secret_within_the_canarys_role(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    _, stack, view, _ = scram_onboarded
+    add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    from msk_privatelink_dev.local.consumers import consumer_stack
+    from tests.iam.recorder import recording
+
+    template = consumer_stack("123456789012", stack.consumer.account_id, stack.consumer.region)
+
+    with recording(lambda *_: template) as calls:
+        invoke(SCHEDULED)
+
+    assert [d.describe() for d in calls.denied()] == []
+    used = {d.request.action for d in calls.decisions if d.request}
+    assert {"secretsmanager:ListSecrets", "secretsmanager:GetSecretValue"} <= used

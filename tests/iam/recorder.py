@@ -148,6 +148,9 @@ def _tags_of(session: boto3.Session, arn: str) -> dict[str, str] | None:
                 Filters=[{"Name": "resource-id", "Values": [resource_id]}]
             )["Tags"]
             return {t["Key"]: t["Value"] for t in found}
+        if service == "secretsmanager":
+            described = session.client("secretsmanager").describe_secret(SecretId=arn)
+            return {t["Key"]: t["Value"] for t in described.get("Tags", [])}
         if service in ("events", "states"):
             client = session.client("stepfunctions" if service == "states" else service)
             listed = client.list_tags_for_resource(ResourceArn=arn)["Tags"]

@@ -44,6 +44,8 @@ PARAMETERS_OF_VARIABLE: dict[str, tuple[tuple[str, ...], Callable[[str], str]]] 
     "ConfigurationName": (("Name",), str),
     "LoadBalancerName": (("Name",), str),
     "TargetGroupName": (("Name",), str),
+    # GetSecretValue takes a name or an ARN; the catalogue's format wants the name part.
+    "SecretId": (("SecretId",), lambda v: v.split(":secret:", 1)[-1]),
 }
 EC2_ID_PREFIX = {
     "VpcEndpointServiceId": "vpce-svc-",

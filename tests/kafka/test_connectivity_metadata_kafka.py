@@ -8,12 +8,17 @@ listener (SCRAM-SHA-512, the one mechanism it enables): the right password
 authenticates and returns the brokers; a wrong one fails with an
 authentication error at SaslAuthenticate, in the kafka step; another
 mechanism, no credentials, or credentials on a listener without SASL each
-fail at the request that notices.
+fail at the request that notices. The prober's metadata check (what the
+canary asks from inside a consumer network) on the same listener: the
+brokers advertised, a view that differs named per broker, refused
+credentials told apart from an unreachable listener.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -32,7 +37,15 @@ from msk_privatelink.connectivity.bootstrap_metadata import (
     fetch_metadata,
 )
 from msk_privatelink.connectivity.kafka_metadata import Scram
-from msk_privatelink.connectivity.results import Step
+from msk_privatelink.connectivity.metadata_check import (
+    MetadataOutcome,
+    MetadataRequest,
+    decode_outcomes,
+    differences,
+)
+from msk_privatelink.connectivity.probe import ProbeSettings
+from msk_privatelink.connectivity.prober import encode_request, handle
+from msk_privatelink.connectivity.results import ProbeTarget, Step
 from tests.kafka.broker import HOST, KafkaBroker, wait_for
 from tests.kafka.conftest import SCRAM_LISTENER
 
@@ -173,3 +186,55 @@ def test_credentials_on_the_plaintext_listener_fail_at_the_handshake(scram: Kafk
 
     assert caught.value.stage is Stage.SASL_HANDSHAKE
     assert "ILLEGAL_SASL_STATE" in caught.value.detail
+
+
+# ------------------------------------------- the prober's metadata check
+
+
+CLUSTER = "arn:aws:kafka:us-east-1:123456789012:cluster/demo/6f1c2b3a-1111-2222-3333-444455556666-2"
+
+
+def prober_check(broker: KafkaBroker, password: str) -> tuple[dict[str, Any], MetadataOutcome]:
+    """The prober's whole work as the canary asks it, through JSON both ways:
+    probe the SCRAM listener, then fetch the metadata through it as the
+    given user. (The listener is SASL_PLAINTEXT: the request's scheme says
+    whether TLS comes first, and MSK's SCRAM listener is the TLS one.)"""
+    port = scram_port(broker)
+    target = ProbeTarget(broker="1", host=HOST, port=port, scheme="plaintext")
+    asked = [
+        MetadataRequest(
+            cluster=CLUSTER, host=HOST, port=port, scheme="plaintext", auth=Scram(USER, password)
+        )
+    ]
+    event = json.loads(json.dumps(encode_request([target], ProbeSettings(timeout=TIMEOUT), asked)))
+    answer = json.loads(json.dumps(handle(event, 60.0)))
+    (outcome,) = decode_outcomes(answer["metadata"], asked)
+    return answer, outcome
+
+
+def test_the_probers_metadata_check_lists_the_brokers_the_listener_advertises(
+    scram: KafkaBroker,
+) -> None:
+    answer, outcome = prober_check(scram, PASSWORD)
+
+    assert answer["summary"]["failed"] == 0
+    assert outcome.ok
+    assert outcome.brokers == ((1, HOST, scram_port(scram)),)
+    assert differences({1: (frozenset({HOST}), scram_port(scram))}, outcome.brokers) == {}
+    # A view that leads clients to port 9096 is not what this broker advertises.
+    assert differences({1: (frozenset({HOST}), 9096)}, outcome.brokers) == {
+        1: f"advertised at {HOST}:{scram_port(scram)}, the view has {HOST}:9096"
+    }
+
+
+def test_the_probers_metadata_check_reports_refused_credentials(scram: KafkaBroker) -> None:
+    answer, outcome = prober_check(scram, "not-the-Pa55word")
+
+    # The listener is reachable (the probe passed); only the secret is wrong.
+    assert answer["summary"]["failed"] == 0
+    assert (outcome.ok, outcome.step, outcome.stage, outcome.authentication) == (
+        False,
+        Step.KAFKA,
+        "SaslAuthenticate",
+        True,
+    )

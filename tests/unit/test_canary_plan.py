@@ -11,8 +11,13 @@ from msk_privatelink.canary.plan import (
     EndpointAddresses,
     group_by_network,
     plan_cluster,
+    plan_metadata,
     prober_network,
 )
+from msk_privatelink.canary.service import ClusterResult
+from msk_privatelink.connectivity.kafka_metadata import Scram
+from msk_privatelink.connectivity.metadata_check import MetadataOutcome
+from msk_privatelink.connectivity.results import ProbeResult, Step
 from msk_privatelink.consumer.aws.registry import Tenancy
 from msk_privatelink.consumer.aws.views import AppliedView
 from msk_privatelink.kernel.errors import ConfigError
@@ -209,3 +214,113 @@ def test_clusters_in_the_same_network_share_one_prober_named_stably() -> None:
         first.network.function_name("p" * 48)
     with pytest.raises(ConfigError, match="prober name prefix"):
         first.network.function_name("bad/name")
+
+
+# ------------------------------------------------------------ metadata check
+
+
+def scram_view(view: BrokerEndpointsChanged, port: int = 9096) -> BrokerEndpointsChanged:
+    brokers = tuple(replace(b, ports={**b.ports, "sasl_scram": port}) for b in view.brokers)
+    bootstrap = view.bootstrap
+    if bootstrap is not None:
+        bootstrap = replace(bootstrap, ports={**bootstrap.ports, "sasl_scram": 14200})
+    return replace(view, brokers=brokers, bootstrap=bootstrap)
+
+
+def test_metadata_goes_through_shared_nlbs_bootstrap_and_expects_every_broker() -> None:
+    view = scram_view(shared_view(), port=14300)
+    view = replace(
+        view,
+        brokers=tuple(
+            replace(b, ports={**b.ports, "sasl_scram": 14300 + b.broker_id}) for b in view.brokers
+        ),
+    )
+    stored = applied(view)
+    check = plan_cluster(stored, serving(stored))
+    user = Scram("canary", "s3cret-Pa55")
+
+    metadata = plan_metadata(stored, check, "sasl_scram", user)
+
+    assert metadata is not None
+    assert (metadata.request.host, metadata.request.port, metadata.request.scheme) == (
+        f"bootstrap.{DOMAIN}",
+        14200,
+        "sasl_scram",
+    )
+    assert metadata.request.auth == user
+    assert metadata.expected == {
+        1: (frozenset({f"b-1.{DOMAIN}"}), 14301),
+        2: (frozenset({f"b-2.{DOMAIN}"}), 14302),
+    }
+
+
+def test_nlb_per_broker_fetches_through_the_lowest_serving_broker() -> None:
+    stored = applied(scram_view(per_broker_view()))
+    first = stored.endpoints[service(1)]
+    check = plan_cluster(stored, serving(stored, **{first: "pendingAcceptance"}))
+
+    metadata = plan_metadata(stored, check, "sasl_scram", None)
+
+    assert metadata is not None
+    assert (metadata.request.host, metadata.request.port) == (f"b-2.{DOMAIN}", 9096)
+    # Every broker of the view is expected, the pending one too: the
+    # cluster advertises it whatever this account's endpoint does.
+    assert sorted(metadata.expected) == [1, 2, 3]
+    # Nothing serves the scheme: nothing to fetch through.
+    assert plan_metadata(applied(per_broker_view()), check, "sasl_scram", None) is None
+
+
+def checked(outcome: MetadataOutcome, **kwargs: object) -> ClusterResult:
+    stored = applied(scram_view(per_broker_view()))
+    check = plan_cluster(stored, serving(stored))
+    metadata = plan_metadata(stored, check, "sasl_scram", Scram("canary", "s3cret-Pa55"))
+    results = tuple(
+        ProbeResult(target=t, step=Step.OK, ok=True, detail="", elapsed_ms=1) for t in check.targets
+    )
+    return ClusterResult(check, results, metadata=metadata, metadata_outcome=outcome, **kwargs)  # type: ignore[arg-type]
+
+
+def test_brokers_advertised_elsewhere_turn_the_cluster_red_naming_each() -> None:
+    advertised = (
+        (1, f"b-1.{DOMAIN}", 9096),
+        (2, "10.0.0.12", 9096),  # the broker's own address: clients leave PrivateLink
+        (3, f"b-3.{DOMAIN}", 9196),
+    )
+    result = checked(MetadataOutcome(cluster=ARN, step=Step.OK, brokers=advertised))
+
+    report = result.report("111122223333", "us-east-1", "2026-12-05T21:00:00+00:00")
+
+    assert result.state == report.state == "unreachable"
+    assert result.unreachable_brokers() == ["2", "3"]
+    assert (report.probes, report.failed) == (9 + 3, 2)
+    assert [(f.broker, f.scheme, f.port, f.step) for f in report.failures] == [
+        ("2", "sasl_scram", 9096, "kafka"),
+        ("3", "sasl_scram", 9096, "kafka"),
+    ]
+    assert report.failures[0].detail == (
+        f"metadata: advertised at 10.0.0.12:9096, the view has b-2.{DOMAIN}:9096"
+    )
+
+
+def test_agreeing_metadata_is_green_and_a_failed_fetch_is_a_problem_not_red() -> None:
+    agreeing = tuple((i, f"b-{i}.{DOMAIN}", 9096) for i in (1, 2, 3))
+    green = checked(MetadataOutcome(cluster=ARN, step=Step.OK, brokers=agreeing))
+    assert green.state == "reachable"
+    assert green.misadvertised == {}
+    assert green.report("111122223333", "us-east-1", "2026-12-05T21:00:00+00:00").probes == 12
+
+    refused = checked(
+        MetadataOutcome(
+            cluster=ARN,
+            step=Step.KAFKA,
+            stage="SaslAuthenticate",
+            detail="Authentication failed during authentication due to invalid credentials",
+            authentication=True,
+        )
+    )
+    report = refused.report("111122223333", "us-east-1", "2026-12-05T21:00:00+00:00")
+    assert (report.state, report.probes, report.failed) == ("reachable", 9, 0)
+    assert report.problems == (
+        f"metadata check through b-1.{DOMAIN}:9096: the credentials were refused: "
+        "Authentication failed during authentication due to invalid credentials",
+    )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kafka import KafkaClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
@@ -103,6 +104,10 @@ class AwsClients:
     def route53(self) -> Route53Client:
         # Route 53 is a global service: its Region is not the cluster's.
         return self._session.client("route53", config=self._config)
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._session.client("secretsmanager", region_name=self.region, config=self._config)
 
     @cached_property
     def service_quotas(self) -> ServiceQuotasClient:

@@ -14,6 +14,11 @@ the interface endpoints serving it:
 - the **targets**: every broker name on every port of every scheme the view
   holds (shared-nlb: plus the bootstrap name), each expected to resolve to
   exactly the private addresses of *this account's* endpoint for that broker;
+- the **metadata check** (where the operator gave credentials): one
+  fetch through the bootstrap (shared-nlb's bootstrap name, else the lowest
+  serving broker's name) on the scheme the credentials are for, and the
+  brokers the metadata must then list: every broker of the view, under one
+  of its names, on that scheme's port;
 - the **pending** brokers: their endpoint is not available yet (pending
   acceptance, pending) or has no address; they are reported as pending, not
   as unreachable, and not probed.
@@ -26,6 +31,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from msk_privatelink.connectivity.kafka_metadata import Scram
+from msk_privatelink.connectivity.metadata_check import MetadataRequest
 from msk_privatelink.connectivity.results import ProbeTarget
 from msk_privatelink.connectivity.targets import AddressExpectations, targets_from_view
 from msk_privatelink.consumer.aws.views import AppliedView
@@ -157,3 +164,41 @@ def group_by_network(checks: Iterable[ClusterCheck]) -> dict[ProberNetwork, list
     for item in sorted(checks, key=lambda c: c.cluster_arn):
         grouped.setdefault(item.network, []).append(item)
     return grouped
+
+
+@dataclass(frozen=True)
+class MetadataCheck:
+    """One cluster's metadata fetch, and what its answer must list: per
+    broker id, the names it may be advertised under and its port."""
+
+    request: MetadataRequest
+    expected: Mapping[int, tuple[frozenset[str], int]]
+
+
+def plan_metadata(
+    view: AppliedView, check: ClusterCheck, scheme: str, auth: Scram | None
+) -> MetadataCheck | None:
+    """The metadata check of ``check``'s cluster on ``scheme``; None when the
+    view has no serving name on that scheme to fetch through."""
+    through = [t for t in check.targets if t.scheme == scheme]
+    if not through:
+        return None
+    bootstrap = next((t for t in through if t.broker == BOOTSTRAP_LABEL), through[0])
+    expected = {
+        broker.broker_id: (
+            frozenset(normalize_dns(h) for h in broker.host_names),
+            broker.ports[scheme],
+        )
+        for broker in view.view.brokers
+        if scheme in broker.ports
+    }
+    if not expected:
+        return None
+    request = MetadataRequest(
+        cluster=view.cluster_arn,
+        host=bootstrap.host,
+        port=bootstrap.port,
+        scheme=scheme,
+        auth=auth,
+    )
+    return MetadataCheck(request=request, expected=expected)

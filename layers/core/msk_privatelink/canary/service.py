@@ -16,21 +16,30 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from msk_privatelink.aws.event_bus import put_event
+from msk_privatelink.canary.credentials import ClusterCredentials, scram_credentials
 from msk_privatelink.canary.endpoints import endpoint_addresses
 from msk_privatelink.canary.plan import (
     ClusterCheck,
+    MetadataCheck,
     ProberNetwork,
     group_by_network,
     plan_cluster,
+    plan_metadata,
 )
 from msk_privatelink.canary.probers import ProberFunctions
+from msk_privatelink.connectivity.metadata_check import (
+    MAX_REQUESTS,
+    MetadataOutcome,
+    decode_outcomes,
+    differences,
+)
 from msk_privatelink.connectivity.probe import ProbeSettings
 from msk_privatelink.connectivity.prober import decode_report, encode_request
-from msk_privatelink.connectivity.results import ProbeResult
-from msk_privatelink.consumer.aws.views import AppliedViews
+from msk_privatelink.connectivity.results import ProbeResult, Step
+from msk_privatelink.consumer.aws.views import AppliedView, AppliedViews
 from msk_privatelink.kernel.consumer_events import (
     CONSUMER_EVENT_SOURCE,
     MAX_REPORTED_FAILURES,
@@ -44,10 +53,13 @@ from msk_privatelink.kernel.errors import MskPrivateLinkError
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 logger = logging.getLogger(__name__)
 
 MAX_DETAIL = 256
+# The scheme a SCRAM secret's metadata check runs on.
+SCRAM_SCHEME = "sasl_scram"
 
 
 @dataclass(frozen=True)
@@ -58,25 +70,90 @@ class ClusterResult:
     problems: tuple[str, ...] = ()
     # Worth knowing, but the probes ran (what the prober's network left out).
     notes: tuple[str, ...] = ()
+    # The metadata check (where credentials were given) and what it found.
+    metadata: MetadataCheck | None = None
+    metadata_outcome: MetadataOutcome | None = None
 
     @property
     def failed(self) -> tuple[ProbeResult, ...]:
         return tuple(r for r in self.results if not r.ok)
 
     @property
+    def misadvertised(self) -> dict[int, str]:
+        """Per broker id, how the metadata differs from the view: clients
+        would be sent where the view does not lead."""
+        outcome = self.metadata_outcome
+        if self.metadata is None or outcome is None or not outcome.ok:
+            return {}
+        return differences(self.metadata.expected, outcome.brokers)
+
+    @property
+    def metadata_compared(self) -> int:
+        outcome = self.metadata_outcome
+        if self.metadata is None or outcome is None or not outcome.ok:
+            return 0
+        return len(set(self.metadata.expected) | {b[0] for b in outcome.brokers})
+
+    @property
+    def metadata_problems(self) -> tuple[str, ...]:
+        outcome, check = self.metadata_outcome, self.metadata
+        if outcome is None or check is None or outcome.ok:
+            return ()
+        where = f"{check.request.host}:{check.request.port}"
+        if outcome.authentication:
+            return (
+                f"metadata check through {where}: the credentials were refused: {outcome.detail}",
+            )
+        return (
+            f"metadata check through {where} failed at {outcome.step.value} "
+            f"({outcome.stage}): {outcome.detail}",
+        )
+
+    @property
     def state(self) -> ConnectivityState:
-        if self.failed:
+        if self.failed or self.misadvertised:
             return "unreachable"
         if not self.results:
             return "pending" if self.check.pending and not self.problems else "unchecked"
         return "pending" if self.check.pending else "reachable"
 
     def unreachable_brokers(self) -> list[str]:
-        return sorted({r.target.broker for r in self.failed}, key=_broker_order)
+        brokers = {r.target.broker for r in self.failed} | {str(b) for b in self.misadvertised}
+        return sorted(brokers, key=_broker_order)
+
+    def _metadata_failures(self) -> list[BrokerConnectivity]:
+        check, outcome = self.metadata, self.metadata_outcome
+        if check is None or outcome is None:
+            return []
+        advertised = {node_id: port for node_id, _, port in outcome.brokers}
+        return [
+            BrokerConnectivity(
+                broker=str(broker),
+                scheme=check.request.scheme,
+                # The view's port, or (a broker the view lacks) the advertised one.
+                port=check.expected[broker][1] if broker in check.expected else advertised[broker],
+                step=Step.KAFKA.value,
+                detail=f"metadata: {text}"[:MAX_DETAIL],
+            )
+            for broker, text in self.misadvertised.items()
+        ]
 
     def report(self, account_id: str, region: str, checked_at: str) -> ConsumerConnectivityReport:
         view = self.check
-        problems = [p[:MAX_DETAIL] for p in (*view.problems, *self.problems, *self.notes)]
+        problems = [
+            p[:MAX_DETAIL]
+            for p in (*view.problems, *self.problems, *self.metadata_problems, *self.notes)
+        ]
+        failures = [
+            BrokerConnectivity(
+                broker=r.target.broker[:16],
+                scheme=r.target.scheme,
+                port=r.target.port,
+                step=r.step.value,
+                detail=r.detail[:MAX_DETAIL],
+            )
+            for r in self.failed
+        ] + self._metadata_failures()
         return ConsumerConnectivityReport(
             cluster_arn=view.cluster_arn,
             consumer_account_id=account_id,
@@ -85,19 +162,11 @@ class ClusterResult:
             generation=view.generation,
             checked_at=checked_at,
             state=self.state,
-            probes=len(self.results),
-            failed=len(self.failed),
+            # The metadata check counts one probe per broker it compared.
+            probes=len(self.results) + self.metadata_compared,
+            failed=len(self.failed) + len(self.misadvertised),
             pending=view.pending[:MAX_REPORTED_FAILURES],
-            failures=tuple(
-                BrokerConnectivity(
-                    broker=r.target.broker[:16],
-                    scheme=r.target.scheme,
-                    port=r.target.port,
-                    step=r.step.value,
-                    detail=r.detail[:MAX_DETAIL],
-                )
-                for r in self.failed[:MAX_REPORTED_FAILURES]
-            ),
+            failures=tuple(failures[:MAX_REPORTED_FAILURES]),
             problems=tuple(problems[:MAX_REPORTED_PROBLEMS]),
         )
 
@@ -123,8 +192,10 @@ class CanaryService:
         events: EventBridgeClient,
         probers: ProberFunctions,
         settings: CanarySettings,
+        secrets: SecretsManagerClient | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._secrets = secrets
         self._views = views
         self._ec2 = ec2
         self._events = events
@@ -146,12 +217,13 @@ class CanaryService:
             if cluster_arn in (None, v.cluster_arn) and v.tenancy.connectivity_canary
         ]
         checks = [plan_cluster(v, endpoint_addresses(self._ec2, v.cluster_arn)) for v in views]
+        metadata, problems = self._metadata_checks(views, checks)
         outcomes: list[ClusterResult] = []
         in_use: list[str] = []
         for network, clusters in group_by_network(checks).items():
             name = self._probers.name(network)
             in_use.append(name)
-            outcomes += self._probe(name, network, clusters)
+            outcomes += self._probe(name, network, clusters, metadata, problems)
         if cluster_arn is None:
             # Only a full run knows every network still in use.
             for removed in self._probers.remove_unused(in_use):
@@ -169,8 +241,37 @@ class CanaryService:
             )
         return outcomes
 
+    def _metadata_checks(
+        self, views: Sequence[AppliedView], checks: Sequence[ClusterCheck]
+    ) -> tuple[dict[str, MetadataCheck], dict[str, str]]:
+        """Per cluster, the metadata check its credentials allow, and the
+        clusters whose credentials could not be used, with why."""
+        scram_views = {
+            v.cluster_arn: v for v in views if any(SCRAM_SCHEME in b.ports for b in v.view.brokers)
+        }
+        if self._secrets is None or not scram_views:
+            return {}, {}
+        found = scram_credentials(self._secrets, scram_views)
+        planned: dict[str, MetadataCheck] = {}
+        problems: dict[str, str] = {}
+        for check in checks:
+            credentials = found.get(check.cluster_arn, ClusterCredentials())
+            if credentials.problem is not None:
+                problems[check.cluster_arn] = credentials.problem
+            elif credentials.scram is not None:
+                view = scram_views[check.cluster_arn]
+                metadata = plan_metadata(view, check, SCRAM_SCHEME, credentials.scram)
+                if metadata is not None:
+                    planned[check.cluster_arn] = metadata
+        return planned, problems
+
     def _probe(
-        self, name: str, network: ProberNetwork, clusters: Sequence[ClusterCheck]
+        self,
+        name: str,
+        network: ProberNetwork,
+        clusters: Sequence[ClusterCheck],
+        metadata: dict[str, MetadataCheck],
+        credential_problems: dict[str, str],
     ) -> list[ClusterResult]:
         notes: tuple[str, ...] = ()
         if network.left_out:
@@ -178,25 +279,51 @@ class CanaryService:
                 f"prober {name} leaves out {', '.join(network.left_out)} (Lambda VpcConfig "
                 "limits: 16 subnets, 5 security groups)",
             )
+
+        def result(cluster: ClusterCheck, **fields: Any) -> ClusterResult:
+            problem = credential_problems.get(cluster.cluster_arn)
+            return ClusterResult(
+                cluster,
+                notes=notes + ((problem,) if problem else ()),
+                metadata=metadata.get(cluster.cluster_arn),
+                **fields,
+            )
+
         targets = [t for c in clusters for t in c.targets]
         if not targets:
-            return [ClusterResult(c, notes=notes) for c in clusters]
+            return [result(c) for c in clusters]
+        requests = [metadata[c.cluster_arn] for c in clusters if c.cluster_arn in metadata]
+        if len(requests) > MAX_REQUESTS:
+            skipped = {m.request.cluster for m in requests[MAX_REQUESTS:]}
+            metadata = {k: v for k, v in metadata.items() if k not in skipped}
+            why = f"metadata check: one prober checks at most {MAX_REQUESTS} clusters' metadata"
+            credential_problems = {**credential_problems, **dict.fromkeys(skipped, why)}
+            requests = requests[:MAX_REQUESTS]
         try:
             state = self._probers.ensure(network)
             if state != "ready":
                 why = f"prober {name} is starting; probed from the next run"
-                return [ClusterResult(c, problems=(why,), notes=notes) for c in clusters]
-            answer = self._probers.invoke(name, encode_request(targets, self._settings.probe))
+                return [result(c, problems=(why,)) for c in clusters]
+            request = encode_request(targets, self._settings.probe, [m.request for m in requests])
+            answer = self._probers.invoke(name, request)
             report = decode_report(answer, targets)
+            fetched = decode_outcomes(answer.get("metadata"), [m.request for m in requests])
         except MskPrivateLinkError as exc:
             # One network's failure never holds back the others.
             logger.warning("probing failed", extra={"function": name, "error": str(exc)})
             why = f"{type(exc).__name__}: {exc}"
-            return [ClusterResult(c, problems=(why,), notes=notes) for c in clusters]
+            return [result(c, problems=(why,)) for c in clusters]
+        by_cluster = {o.cluster: o for o in fetched}
         outcomes = []
         start = 0
         for cluster in clusters:
             end = start + len(cluster.targets)
-            outcomes.append(ClusterResult(cluster, report.results[start:end], notes=notes))
+            outcomes.append(
+                result(
+                    cluster,
+                    results=report.results[start:end],
+                    metadata_outcome=by_cluster.get(cluster.cluster_arn),
+                )
+            )
             start = end
         return outcomes

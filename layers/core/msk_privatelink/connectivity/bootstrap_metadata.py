@@ -65,7 +65,7 @@ from msk_privatelink.connectivity.kafka_wire import (
     decode_api_versions_response,
     encode_api_versions_request,
 )
-from msk_privatelink.connectivity.probe import normalize_address, resolve
+from msk_privatelink.connectivity.probe import Route, direct, normalize_address, resolve
 from msk_privatelink.connectivity.results import Step
 
 __all__ = [
@@ -157,6 +157,7 @@ def fetch_metadata(
     client_id: str = CLIENT_ID,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     resolver: Resolver = resolve,
+    route: Route = direct,
 ) -> MetadataResult:
     """The brokers advertised through ``host:port``.
 
@@ -164,7 +165,9 @@ def fetch_metadata(
     each request's answer); ``deadline_at`` (on ``clock``) bounds them all.
     ``server_hostname`` is the name the broker's certificate must carry,
     whatever ``host`` is (through an interface endpoint, an address or a
-    name no certificate lists). Raises
+    name no certificate lists). ``route`` maps each resolved address and
+    port to where the connection goes (the network between, as the probes
+    take it). Raises
     :class:`MetadataFetchError` (:class:`AuthenticationError` for refused
     credentials) naming the stage and step that failed.
     """
@@ -183,7 +186,7 @@ def fetch_metadata(
     )
     started = clock()
     try:
-        fetch.connect(host, port, resolver)
+        fetch.connect(host, port, resolver, route)
         if tls is not None:
             fetch.handshake(tls, server_hostname)
         versions = fetch.api_versions()
@@ -295,7 +298,7 @@ class _Fetch:
 
     # ------------------------------------------------------- DNS, TCP, TLS
 
-    def connect(self, host: str, port: int, resolver: Resolver) -> None:
+    def connect(self, host: str, port: int, resolver: Resolver, route: Route) -> None:
         budget = self.budget(Stage.DNS)
         try:
             answers = resolver(host, port, budget)
@@ -315,7 +318,7 @@ class _Fetch:
             budget = self.budget(Stage.CONNECT)
             try:
                 # The address is literal: create_connection resolves nothing more.
-                self.conn = socket.create_connection((address, port), timeout=budget)
+                self.conn = socket.create_connection(route(address, port), timeout=budget)
             except TimeoutError:
                 failures.append(f"{address}: no answer within {budget:.1f}s")
             except ConnectionRefusedError:

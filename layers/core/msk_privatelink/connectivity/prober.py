@@ -15,8 +15,15 @@ Request (version 1)::
                   "scheme": "tls", "expected": ["10.0.1.5"] | null,
                   "forbidden": []}, ...]}
 
+Optionally ``"metadata": [{"cluster": ARN, "host", "port", "scheme",
+"auth": {"mechanism", "username", "password"} | null}, ...]``: fetch each
+cluster's metadata through that bootstrap after the probes, within the same
+deadline (connectivity/metadata_check.py).
+
 Response: ``{"version": 1, "summary": {...}, "results": [...]}`` as
-:meth:`CheckReport.to_dict` writes it; :func:`decode_report` reads it back.
+:meth:`CheckReport.to_dict` writes it; :func:`decode_report` reads it back;
+with ``"metadata": [...]``, one outcome per metadata request, in order
+(:func:`msk_privatelink.connectivity.metadata_check.decode_outcomes`).
 Every field is checked on both sides: the request reaches the function
 through Lambda's API, the answer comes from code in someone's VPC.
 """
@@ -24,9 +31,16 @@ through Lambda's API, the answer comes from code in someone's VPC.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from msk_privatelink.connectivity.metadata_check import (
+    MetadataOutcome,
+    MetadataRequest,
+    decode_requests,
+    run_request,
+)
 from msk_privatelink.connectivity.probe import MAX_DEADLINE, ProbeSettings, check
 from msk_privatelink.connectivity.results import CheckReport, ProbeResult, ProbeTarget, Step
 from msk_privatelink.kernel.errors import ConfigError
@@ -48,11 +62,20 @@ class ProberError(ConfigError):
     """A request or an answer that is not what the contract says."""
 
 
-def encode_request(targets: Sequence[ProbeTarget], settings: ProbeSettings) -> dict[str, Any]:
+# (request, settings, deadline on time.monotonic) -> the outcome.
+MetadataRun = Callable[[MetadataRequest, ProbeSettings, float], MetadataOutcome]
+
+
+def encode_request(
+    targets: Sequence[ProbeTarget],
+    settings: ProbeSettings,
+    metadata: Sequence[MetadataRequest] = (),
+) -> dict[str, Any]:
     if not targets:
         raise ProberError("nothing to probe")
     if len(targets) > MAX_TARGETS:
         raise ProberError(f"{len(targets)} targets: at most {MAX_TARGETS} per invocation")
+    extra = {"metadata": [m.to_dict() for m in metadata]} if metadata else {}
     return {
         "version": VERSION,
         "settings": {
@@ -61,6 +84,7 @@ def encode_request(targets: Sequence[ProbeTarget], settings: ProbeSettings) -> d
             "workers": settings.workers,
         },
         "targets": [_target_dict(t) for t in targets],
+        **extra,
     }
 
 
@@ -76,6 +100,13 @@ def _target_dict(target: ProbeTarget) -> dict[str, Any]:
 
 
 def decode_request(event: Any) -> tuple[list[ProbeTarget], ProbeSettings]:
+    targets, settings, _ = decode_full_request(event)
+    return targets, settings
+
+
+def decode_full_request(
+    event: Any,
+) -> tuple[list[ProbeTarget], ProbeSettings, list[MetadataRequest]]:
     data = _object(event, "request")
     _version(data, "request")
     raw_settings = _object(data.get("settings", {}), "settings")
@@ -89,7 +120,8 @@ def decode_request(event: Any) -> tuple[list[ProbeTarget], ProbeSettings]:
         raise ProberError("targets: a non-empty list is required")
     if len(raw_targets) > MAX_TARGETS:
         raise ProberError(f"targets: {len(raw_targets)}, at most {MAX_TARGETS}")
-    return [_target(t, f"targets[{i}]") for i, t in enumerate(raw_targets)], settings
+    targets = [_target(t, f"targets[{i}]") for i, t in enumerate(raw_targets)]
+    return targets, settings, decode_requests(data.get("metadata"))
 
 
 def _target(raw: Any, where: str) -> ProbeTarget:
@@ -121,6 +153,7 @@ def handle(
     remaining_seconds: float | None = None,
     *,
     run: Callable[[Sequence[ProbeTarget], ProbeSettings], CheckReport] = check,
+    fetch: MetadataRun = run_request,
 ) -> dict[str, Any]:
     """The prober function's whole work: probe what the request lists.
 
@@ -128,7 +161,8 @@ def handle(
     so the answer always leaves in time. A malformed request raises (the
     invocation fails and the controller reports it), never probes.
     """
-    targets, settings = decode_request(event)
+    targets, settings, metadata = decode_full_request(event)
+    deadline_at = time.monotonic() + settings.deadline
     if remaining_seconds is not None:
         budget = min(settings.deadline, remaining_seconds - RESERVE_SECONDS, MAX_DEADLINE)
         if budget <= 0:
@@ -137,8 +171,14 @@ def handle(
             settings = ProbeSettings(
                 timeout=min(settings.timeout, budget), deadline=budget, workers=settings.workers
             )
+            deadline_at = time.monotonic() + budget
     report = run(targets, settings)
-    return {"version": VERSION, **report.to_dict()}
+    answer = {"version": VERSION, **report.to_dict()}
+    if metadata:
+        # After the probes, in what is left of the same deadline: a fetch
+        # that finds no time left says so at its first step.
+        answer["metadata"] = [fetch(m, settings, deadline_at).to_dict() for m in metadata]
+    return answer
 
 
 def decode_report(payload: Any, targets: Sequence[ProbeTarget]) -> CheckReport:

@@ -213,8 +213,12 @@ class ConsumerConnectivityReport(_Tenant, frozen=True, kw_only=True):
     where the scheme uses it, and answered Kafka ApiVersions (`reachable`),
     or not (`unreachable`, the first failures listed with the step that
     failed); `pending` while an endpoint is not accepted yet; `unchecked`
-    when the canary could not probe (`problems` says why). Sent after every
-    canary run, on the consumer's bus like `ConsumerEndpointsReady`."""
+    when the canary could not probe (`problems` says why). Where the consumer
+    gave the canary credentials, it also fetched the cluster's metadata
+    through the bootstrap: `probes` then counts each broker compared, and a
+    broker advertised at another name or port than the view holds is a
+    failure at step `kafka` whose detail starts with `metadata:`. Sent after
+    every canary run, on the consumer's bus like `ConsumerEndpointsReady`."""
 
     detail_type: ClassVar[Literal["ConsumerConnectivityReport"]] = "ConsumerConnectivityReport"
     generation: Generation
