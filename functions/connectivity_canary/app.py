@@ -6,7 +6,7 @@ per consumer network; this function stays outside any VPC."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from msk_privatelink.aws.clients import AwsClients
 from msk_privatelink.canary.cleanup import handle_custom_resource, is_custom_resource_request
 from msk_privatelink.canary.environment import CanaryEnvironment
+from msk_privatelink.canary.iam_token import msk_iam_token
 from msk_privatelink.canary.probers import ProberFunctions
 from msk_privatelink.canary.service import CanaryService, CanarySettings, ClusterResult
 from msk_privatelink.consumer.aws.views import AppliedViews
@@ -34,8 +35,10 @@ def _service(env: CanaryEnvironment) -> CanaryService:
         events=clients.events,
         # lambda_ waits long enough for the prober's run (INVOKE_CONFIG).
         probers=ProberFunctions(clients.lambda_, env.prober),
-        # The metadata check's SCRAM secrets (canary/credentials.py).
+        # The metadata check's SCRAM secrets (canary/credentials.py) and,
+        # where enabled, its IAM tokens, signed with this function's role.
         secrets=clients.secretsmanager,
+        iam_token=partial(_sign, clients) if env.metadata_iam else None,
         settings=CanarySettings(
             account_id=env.account_id,
             region=env.region,
@@ -43,6 +46,13 @@ def _service(env: CanaryEnvironment) -> CanaryService:
             probe=env.probe,
         ),
     )
+
+
+def _sign(clients: AwsClients, region: str) -> str:
+    credentials = clients.session.get_credentials()
+    if credentials is None:
+        raise ValueError("no AWS credentials")
+    return msk_iam_token(credentials.get_frozen_credentials(), region)
 
 
 def cluster_of(event: dict[str, Any]) -> str | None:

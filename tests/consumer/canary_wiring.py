@@ -63,6 +63,8 @@ class Canary:
     # The consumer network the probers run in: None for this machine's own
     # resolver and routes; else (resolver, route) of a stand-in network.
     network: tuple[Resolver, Route] | None = None
+    # Stack parameters beside the provider account (ConnectivityCanaryIamAuth).
+    parameters: dict[str, str] = field(default_factory=dict)
     log: io.StringIO = field(default_factory=io.StringIO)
     invocations: list[dict[str, Any]] = field(default_factory=list)
     module: ModuleType | None = None
@@ -70,7 +72,9 @@ class Canary:
     @property
     def env(self) -> dict[str, str]:
         consumer = self.stack.consumer
-        template = consumer_stack(PROVIDER_ACCOUNT, consumer.account_id, consumer.region)
+        template = consumer_stack(
+            PROVIDER_ACCOUNT, consumer.account_id, consumer.region, self.parameters
+        )
         return template.environment("connectivity_canary")
 
     def deploy(self) -> None:

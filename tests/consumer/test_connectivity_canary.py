@@ -5,6 +5,7 @@ and reports on the consumer bus (forwarded to the provider)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -457,3 +458,64 @@ def test_the_metadata_check_reads_its_tagged_secret_within_the_canarys_role(
     assert [d.describe() for d in calls.denied()] == []
     used = {d.request.action for d in calls.decisions if d.request}
     assert {"secretsmanager:ListSecrets", "secretsmanager:GetSecretValue"} <= used
+
+
+def test_with_iam_enabled_the_canary_signs_a_token_for_the_clusters_region(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    _, stack, view, _ = scram_onboarded
+    canary = Canary(stack, parameters={"ConnectivityCanaryIamAuth": "enabled"})
+    assert canary.env["METADATA_IAM_AUTH"] == "enabled"
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    (asked,) = call["event"]["metadata"]
+    first = min(view.brokers, key=lambda b: b.broker_id)
+    assert (asked["host"], asked["port"], asked["scheme"]) == (
+        first.host_names[0],
+        first.ports["sasl_iam"],
+        "sasl_iam",
+    )
+    assert asked["auth"]["mechanism"] == "OAUTHBEARER"
+    token = asked["auth"]["token"]
+    url = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    assert url.startswith(
+        f"https://kafka.{view.region}.amazonaws.com/?Action=kafka-cluster%3AConnect&"
+    )
+    assert token not in canary.log.getvalue()
+
+
+def test_a_tagged_scram_secret_wins_over_iam(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    _, stack, view, _ = scram_onboarded
+    add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    canary = Canary(stack, parameters={"ConnectivityCanaryIamAuth": "enabled"})
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    assert [m["scheme"] for m in call["event"]["metadata"]] == ["sasl_scram"]
+
+
+def test_iam_stays_off_unless_enabled(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    _, stack, _, _ = scram_onboarded
+    canary = Canary(stack)
+    assert canary.env["METADATA_IAM_AUTH"] == "disabled"
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    assert "metadata" not in call["event"]

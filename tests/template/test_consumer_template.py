@@ -389,3 +389,25 @@ def test_every_function_has_an_errors_alarm_under_its_own_condition(
         and alarm["Properties"].get("MetricName") == "Errors"
     }
     assert watched == functions
+
+
+def test_the_canarys_iam_metadata_check_may_only_connect_to_the_providers_clusters(
+    template: dict[str, Any],
+) -> None:
+    policy = template["Resources"]["ConnectivityCanaryIamPolicy"]
+    assert policy["Condition"] == "CanaryIamAuth"
+    assert policy["Properties"]["Roles"] == [{"Ref": "ConnectivityCanaryRole"}]
+    (statement,) = role_statements(template, "ConnectivityCanaryIamPolicy")
+    assert statement.actions == ["kafka-cluster:Connect"]
+    # Any Region: a consumer stack may serve clusters of another Region.
+    assert rendered_arns(template, statement) == ["arn:aws:kafka:*:123456789012:cluster/*"]
+    # Secrets: read only those tagged for a cluster.
+    (secrets,) = [
+        s
+        for s in role_statements(template, "ConnectivityCanaryRole")
+        if s.sid == "ReadCanarySecrets"
+    ]
+    assert secrets.actions == ["secretsmanager:GetSecretValue"]
+    assert secrets.body["Condition"] == {
+        "StringLike": {"aws:ResourceTag/msk-privatelink:canary-cluster": "arn:*:kafka:*:cluster/*"}
+    }

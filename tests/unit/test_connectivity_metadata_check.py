@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from msk_privatelink.connectivity import prober
-from msk_privatelink.connectivity.kafka_metadata import Scram
+from msk_privatelink.connectivity.kafka_metadata import OAuthBearer, Scram
 from msk_privatelink.connectivity.metadata_check import (
     MetadataContractError,
     MetadataOutcome,
@@ -137,9 +137,11 @@ def test_requests_survive_json_and_never_show_the_password() -> None:
     [
         ({"extra": 1}, "unknown field 'extra'"),
         (
-            {"scheme": "sasl_iam"},
-            "metadata[0].scheme: 'sasl_iam', one of plaintext, sasl_scram, tls",
+            {"scheme": "sasl_plain"},
+            "metadata[0].scheme: 'sasl_plain', one of plaintext, sasl_iam, sasl_scram, tls",
         ),
+        ({"auth": {"mechanism": "OAUTHBEARER", "token": "not a b64token"}}, "RFC 6750"),
+        ({"auth": {"mechanism": "OAUTHBEARER", "token": "t", "password": "p"}}, "'password'"),
         ({"port": 0}, "metadata[0].port: 0 is out of range"),
         ({"auth": {"mechanism": "PLAIN", "username": "u", "password": "p"}}, "auth.mechanism"),
         ({"auth": {"mechanism": "SCRAM-SHA-512", "username": "u"}}, "auth.password"),
@@ -176,3 +178,30 @@ def test_malformed_answers_are_refused(change: dict[str, Any], message: str) -> 
         decode_outcomes([good.to_dict() | change], asked)
     with pytest.raises(MetadataContractError, match="no metadata results for 1"):
         decode_outcomes(None, asked)
+
+
+def test_an_iam_token_is_sent_as_oauthbearer_and_never_shown(
+    serve: Callable[..., Server],  # noqa: F811
+) -> None:
+    token = "aHR0cHM6Ly9rYWZrYS51cy1lYXN0LTEuYW1hem9uYXdzLmNvbS8_QWN0aW9uPWthZmthLWNsdXN0ZXI"
+    server = serve(FakeBroker(mechanisms=("OAUTHBEARER",), tokens=frozenset({token})))
+    asked = [
+        MetadataRequest(
+            cluster=CLUSTER,
+            host=HOST,
+            port=server.port,
+            scheme="plaintext",
+            auth=OAuthBearer(token),
+        )
+    ]
+    event = prober_event(server.port, asked)
+    assert event["metadata"][0]["auth"] == {"mechanism": "OAUTHBEARER", "token": token}
+    assert decode_requests(event["metadata"]) == asked
+    assert token not in repr(asked[0])
+
+    answer = json.loads(json.dumps(prober.handle(event, 30.0)))
+    (outcome,) = decode_outcomes(answer["metadata"], asked)
+
+    assert outcome.ok
+    assert differences(VIEW, outcome.brokers) == {}
+    assert token not in json.dumps(answer)

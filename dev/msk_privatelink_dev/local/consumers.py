@@ -111,14 +111,20 @@ def create_consumer_network(ec2: Any, cidr_prefix: str) -> tuple[str, tuple[str,
     return vpc_id, subnet_ids, group_id
 
 
-def consumer_stack(provider_account_id: str, account_id: str, region: str) -> Stack:
-    """The consumer stack (consumer/template.yaml) in ``account_id`` and ``region``."""
+def consumer_stack(
+    provider_account_id: str,
+    account_id: str,
+    region: str,
+    parameters: Mapping[str, str] | None = None,
+) -> Stack:
+    """The consumer stack (consumer/template.yaml) in ``account_id`` and
+    ``region``, with ``parameters`` beside the provider account."""
     return Stack(
         CONSUMER_TEMPLATE,
         "msk-privatelink-consumer",
         account_id,
         region,
-        parameters={"ProviderAccountId": provider_account_id},
+        parameters={"ProviderAccountId": provider_account_id, **(parameters or {})},
     )
 
 

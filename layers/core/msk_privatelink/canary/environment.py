@@ -28,11 +28,13 @@ _CHECKS: dict[str, re.Pattern[str]] = {
     "PROBER_NAME_PREFIX": PREFIX_RE,
     "PROBE_TIMEOUT_SECONDS": re.compile(r"[0-9]{1,2}(\.[0-9]+)?", re.ASCII),
     "PROBE_DEADLINE_SECONDS": re.compile(r"[0-9]{1,3}", re.ASCII),
+    "METADATA_IAM_AUTH": re.compile(r"enabled|disabled", re.ASCII),
 }
 _DEFAULTS = {
     "CONSUMER_EVENT_BUS_NAME": CONSUMER_BUS_NAME,
     "PROBE_TIMEOUT_SECONDS": "3",
     "PROBE_DEADLINE_SECONDS": "60",
+    "METADATA_IAM_AUTH": "disabled",
 }
 
 
@@ -44,6 +46,8 @@ class CanaryEnvironment:
     region: str
     prober: ProberSettings
     probe: ProbeSettings
+    # The metadata check signs MSK IAM tokens (canary/iam_token.py).
+    metadata_iam: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CanaryEnvironment:
@@ -83,4 +87,5 @@ class CanaryEnvironment:
                 timeout=float(values["PROBE_TIMEOUT_SECONDS"]),
                 deadline=deadline,
             ),
+            metadata_iam=values["METADATA_IAM_AUTH"] == "enabled",
         )

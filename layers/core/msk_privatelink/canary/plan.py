@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from msk_privatelink.connectivity.kafka_metadata import Scram
+from msk_privatelink.connectivity.kafka_metadata import OAuthBearer, Scram
 from msk_privatelink.connectivity.metadata_check import MetadataRequest
 from msk_privatelink.connectivity.results import ProbeTarget
 from msk_privatelink.connectivity.targets import AddressExpectations, targets_from_view
@@ -176,7 +176,7 @@ class MetadataCheck:
 
 
 def plan_metadata(
-    view: AppliedView, check: ClusterCheck, scheme: str, auth: Scram | None
+    view: AppliedView, check: ClusterCheck, scheme: str, auth: Scram | OAuthBearer | None
 ) -> MetadataCheck | None:
     """The metadata check of ``check``'s cluster on ``scheme``; None when the
     view has no serving name on that scheme to fetch through."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError
+
 from msk_privatelink.aws.event_bus import put_event
 from msk_privatelink.canary.credentials import ClusterCredentials, scram_credentials
 from msk_privatelink.canary.endpoints import endpoint_addresses
@@ -30,6 +32,7 @@ from msk_privatelink.canary.plan import (
     plan_metadata,
 )
 from msk_privatelink.canary.probers import ProberFunctions
+from msk_privatelink.connectivity.kafka_metadata import OAuthBearer
 from msk_privatelink.connectivity.metadata_check import (
     MAX_REQUESTS,
     MetadataOutcome,
@@ -58,8 +61,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_DETAIL = 256
-# The scheme a SCRAM secret's metadata check runs on.
+# The schemes the metadata check runs on: a SCRAM secret's, else IAM's.
 SCRAM_SCHEME = "sasl_scram"
+IAM_SCHEME = "sasl_iam"
+# Region -> an MSK IAM token signed for it (canary/iam_token.py).
+TokenSigner = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -193,9 +199,11 @@ class CanaryService:
         probers: ProberFunctions,
         settings: CanarySettings,
         secrets: SecretsManagerClient | None = None,
+        iam_token: TokenSigner | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._secrets = secrets
+        self._iam_token = iam_token
         self._views = views
         self._ec2 = ec2
         self._events = events
@@ -244,26 +252,50 @@ class CanaryService:
     def _metadata_checks(
         self, views: Sequence[AppliedView], checks: Sequence[ClusterCheck]
     ) -> tuple[dict[str, MetadataCheck], dict[str, str]]:
-        """Per cluster, the metadata check its credentials allow, and the
-        clusters whose credentials could not be used, with why."""
-        scram_views = {
-            v.cluster_arn: v for v in views if any(SCRAM_SCHEME in b.ports for b in v.view.brokers)
-        }
-        if self._secrets is None or not scram_views:
-            return {}, {}
-        found = scram_credentials(self._secrets, scram_views)
+        """Per cluster, the metadata check its credentials allow (a SCRAM
+        secret tagged for it, else IAM where enabled), and the clusters whose
+        credentials could not be used, with why."""
+        by_arn = {v.cluster_arn: v for v in views}
+
+        def serves(view: AppliedView, scheme: str) -> bool:
+            return any(scheme in b.ports for b in view.view.brokers)
+
+        found: dict[str, ClusterCredentials] = {}
+        scram = [v.cluster_arn for v in views if serves(v, SCRAM_SCHEME)]
+        if self._secrets is not None and scram:
+            found = scram_credentials(self._secrets, scram)
         planned: dict[str, MetadataCheck] = {}
         problems: dict[str, str] = {}
+        tokens: dict[str, OAuthBearer | str] = {}
         for check in checks:
+            view = by_arn[check.cluster_arn]
             credentials = found.get(check.cluster_arn, ClusterCredentials())
+            metadata = None
             if credentials.problem is not None:
                 problems[check.cluster_arn] = credentials.problem
             elif credentials.scram is not None:
-                view = scram_views[check.cluster_arn]
                 metadata = plan_metadata(view, check, SCRAM_SCHEME, credentials.scram)
-                if metadata is not None:
-                    planned[check.cluster_arn] = metadata
+            elif self._iam_token is not None and serves(view, IAM_SCHEME):
+                region = view.view.region
+                if region not in tokens:
+                    tokens[region] = self._sign(self._iam_token, region)
+                token = tokens[region]
+                if isinstance(token, str):
+                    problems[check.cluster_arn] = token
+                else:
+                    metadata = plan_metadata(view, check, IAM_SCHEME, token)
+            if metadata is not None:
+                planned[check.cluster_arn] = metadata
         return planned, problems
+
+    @staticmethod
+    def _sign(signer: TokenSigner, region: str) -> OAuthBearer | str:
+        """A token for ``region``, or why there is none."""
+        try:
+            return OAuthBearer(signer(region))
+        except (ValueError, BotoCoreError) as exc:
+            logger.warning("no MSK IAM token", extra={"error": type(exc).__name__})
+            return f"metadata check: no MSK IAM token for {region} ({type(exc).__name__})"
 
     def _probe(
         self,

@@ -6,7 +6,7 @@ The probes (probe.py) prove each name and port answers Kafka; only the
 metadata shows whether the cluster then sends clients to those names and
 ports. On a SASL listener that takes credentials, so it runs only where the
 operator gave them (a SCRAM secret in the consumer account, see
-canary/credentials.py).
+canary/credentials.py, or IAM: a token the canary signs, canary/iam_token.py).
 
 The prober runs :func:`run_request` inside the consumer network; the canary
 controller builds the requests (:class:`MetadataRequest`) and judges the
@@ -27,7 +27,13 @@ from msk_privatelink.connectivity.bootstrap_metadata import (
     Resolver,
     fetch_metadata,
 )
-from msk_privatelink.connectivity.kafka_metadata import SCRAM_MECHANISMS, Scram
+from msk_privatelink.connectivity.kafka_metadata import (
+    MAX_TOKEN_CHARS,
+    OAUTHBEARER,
+    SCRAM_MECHANISMS,
+    OAuthBearer,
+    Scram,
+)
 from msk_privatelink.connectivity.probe import ProbeSettings, Route, direct, resolve, tls_context
 from msk_privatelink.connectivity.results import Step
 from msk_privatelink.kernel.dns import normalize_dns
@@ -42,9 +48,9 @@ MAX_BROKERS = 1000
 MAX_LABEL = 300
 MAX_HOST = 253
 MAX_DETAIL = 2000
-# Schemes whose listener a metadata request can be answered on, with the
-# credentials it needs (None: none). sasl_iam takes a token, not yet sent.
-CREDENTIAL_SCHEMES = frozenset({"plaintext", "tls", "sasl_scram"})
+# Schemes whose listener a metadata request can be answered on.
+CREDENTIAL_SCHEMES = frozenset({"plaintext", "tls", "sasl_scram", "sasl_iam"})
+MECHANISMS = frozenset({*SCRAM_MECHANISMS, OAUTHBEARER})
 
 
 class MetadataContractError(ConfigError):
@@ -61,15 +67,17 @@ class MetadataRequest:
     host: str
     port: int
     scheme: str
-    auth: Scram | None = field(default=None, repr=False)
+    auth: Scram | OAuthBearer | None = field(default=None, repr=False)
 
     @property
     def uses_tls(self) -> bool:
         return self.scheme != "plaintext"
 
     def to_dict(self) -> dict[str, Any]:
-        auth = None
-        if self.auth is not None:
+        auth: dict[str, str] | None = None
+        if isinstance(self.auth, OAuthBearer):
+            auth = {"mechanism": OAUTHBEARER, "token": self.auth.token}
+        elif self.auth is not None:
             auth = {
                 "mechanism": self.auth.mechanism,
                 "username": self.auth.username,
@@ -209,18 +217,9 @@ def _request(raw: Any, where: str) -> MetadataRequest:
     port = _int(data.get("port"), f"{where}.port")
     if not 0 < port < 65536:
         raise MetadataContractError(f"{where}.port: {port} is out of range")
-    auth = None
+    auth: Scram | OAuthBearer | None = None
     if data.get("auth") is not None:
-        raw_auth = _object(data["auth"], f"{where}.auth")
-        mechanism = _text(raw_auth.get("mechanism"), f"{where}.auth.mechanism", 40)
-        if mechanism not in SCRAM_MECHANISMS:
-            shown = ", ".join(sorted(SCRAM_MECHANISMS))
-            raise MetadataContractError(f"{where}.auth.mechanism: {mechanism!r}, one of {shown}")
-        auth = Scram(
-            username=_text(raw_auth.get("username"), f"{where}.auth.username", 1024),
-            password=_text(raw_auth.get("password"), f"{where}.auth.password", 1024),
-            mechanism=mechanism,
-        )
+        auth = _auth(data["auth"], f"{where}.auth")
     return MetadataRequest(
         cluster=_text(data.get("cluster"), f"{where}.cluster", MAX_LABEL),
         host=_text(data.get("host"), f"{where}.host", MAX_HOST),
@@ -228,6 +227,32 @@ def _request(raw: Any, where: str) -> MetadataRequest:
         scheme=scheme,
         auth=auth,
     )
+
+
+def _auth(raw: Any, where: str) -> Scram | OAuthBearer:
+    data = _object(raw, where)
+    mechanism = _text(data.get("mechanism"), f"{where}.mechanism", 40)
+    if mechanism not in MECHANISMS:
+        shown = ", ".join(sorted(MECHANISMS))
+        raise MetadataContractError(f"{where}.mechanism: {mechanism!r}, one of {shown}")
+    fields = (
+        {"mechanism", "token"}
+        if mechanism == OAUTHBEARER
+        else {"mechanism", "username", "password"}
+    )
+    unknown = set(data) - fields
+    if unknown:
+        raise MetadataContractError(f"{where}: unknown field {sorted(unknown)[0][:40]!r}")
+    try:
+        if mechanism == OAUTHBEARER:
+            return OAuthBearer(_text(data.get("token"), f"{where}.token", MAX_TOKEN_CHARS))
+        return Scram(
+            username=_text(data.get("username"), f"{where}.username", 1024),
+            password=_text(data.get("password"), f"{where}.password", 1024),
+            mechanism=mechanism,
+        )
+    except ValueError as exc:
+        raise MetadataContractError(f"{where}: {exc}") from None
 
 
 def decode_outcomes(raw: Any, requests: Sequence[MetadataRequest]) -> list[MetadataOutcome]:
