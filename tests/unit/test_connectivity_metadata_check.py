@@ -5,13 +5,17 @@ answer back and compares the advertised brokers with the view."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from msk_privatelink.cli.check_connectivity import COMMAND, PASSWORD_VARIABLE
 from msk_privatelink.connectivity import prober
 from msk_privatelink.connectivity.kafka_metadata import OAuthBearer, Scram
 from msk_privatelink.connectivity.metadata_check import (
@@ -24,12 +28,17 @@ from msk_privatelink.connectivity.metadata_check import (
 )
 from msk_privatelink.connectivity.probe import ProbeSettings
 from msk_privatelink.connectivity.results import ProbeTarget, Step
+from msk_privatelink.kernel.errors import ConfigError
 from tests.unit.test_connectivity_metadata import (
+    BROKER_NAME,
     HOST,
     THREE_BROKERS,
     FakeBroker,
+    Pki,
     Server,
+    pki,  # noqa: F401 - the fixture
     serve,  # noqa: F401 - the fixture
+    tls_server_context,
 )
 
 CLUSTER = "arn:aws:kafka:us-east-1:123456789012:cluster/democluster/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2"
@@ -205,3 +214,102 @@ def test_an_iam_token_is_sent_as_oauthbearer_and_never_shown(
     assert outcome.ok
     assert differences(VIEW, outcome.brokers) == {}
     assert token not in json.dumps(answer)
+
+
+# ---------------------------------------------- check-connectivity --scram-user
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="check-connectivity")
+    COMMAND.configure(parser)
+    return COMMAND.run(parser.parse_args(argv))
+
+
+@pytest.fixture
+def broker_name_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BROKER_NAME resolves to loopback, as it would to an endpoint's address."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real(HOST if host == BROKER_NAME else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def one_broker_view(tmp_path: Path, port: int) -> Path:
+    detail = {
+        "schemaVersion": "1.0",
+        "clusterArn": CLUSTER,
+        "clusterName": "democluster",
+        "region": "us-east-1",
+        "pattern": "nlb-per-broker",
+        "generation": 4,
+        "brokers": [
+            {
+                "brokerId": 1,
+                "hostNames": [BROKER_NAME],
+                "endpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef1",
+                "endpointServiceId": "vpce-svc-0123456789abcdef1",
+                "ports": {"sasl_scram": port},
+            }
+        ],
+        "bootstrap": None,
+    }
+    path = tmp_path / "view.json"
+    path.write_text(json.dumps(detail), encoding="utf-8")
+    return path
+
+
+@pytest.mark.usefixtures("broker_name_here")
+def test_the_command_compares_the_metadata_with_the_view(
+    serve: Callable[..., Server],  # noqa: F811
+    pki: Pki,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broker = FakeBroker(mechanisms=("SCRAM-SHA-512",))
+    server = serve(broker, tls_server_context(pki))
+    monkeypatch.setenv(PASSWORD_VARIABLE, "s3cret-Pa55")
+    view = one_broker_view(tmp_path, server.port)
+    argv = ["--view", str(view), "--ca-file", str(pki.ca_file), "--scram-user", "canary"]
+
+    # The broker advertises itself where the view says: green.
+    broker.brokers = ((1, BROKER_NAME, server.port, None),)
+    assert run_cli(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Metadata through {BROKER_NAME}:{server.port} (sasl_scram): 1 brokers advertised, "
+        "each as the view holds." in out
+    )
+
+    # It advertises another port and a broker the view lacks: named, exit 1.
+    broker.brokers = ((1, BROKER_NAME, 9096, None), (2, "b-2.example", 9096, None))
+    assert run_cli([*argv, "--output", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"]["ok"] is True
+    assert document["metadata"]["through"] == f"{BROKER_NAME}:{server.port}"
+    assert document["metadata"]["differences"] == {
+        "1": f"advertised at {BROKER_NAME}:9096, the view has {BROKER_NAME}:{server.port}",
+        "2": "advertised at b-2.example:9096, not in the view",
+    }
+
+    # A wrong password: the fetch fails, told apart from the probes.
+    monkeypatch.setenv(PASSWORD_VARIABLE, "wrong-Pa55")
+    assert run_cli(argv) == 1
+    out = capsys.readouterr().out
+    assert "failed at KAFKA (SaslAuthenticate) (the credentials were refused)" in out
+    assert "wrong-Pa55" not in out
+
+
+def test_credentials_without_a_view_or_a_password_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="need --view"):
+        run_cli(["--brokers", f"{HOST}:9096", "--scram-user", "canary"])
+    monkeypatch.delenv(PASSWORD_VARIABLE, raising=False)
+    view = one_broker_view(tmp_path, 9096)
+    with pytest.raises(ConfigError, match=PASSWORD_VARIABLE):
+        run_cli(["--view", str(view), "--scram-user", "canary"])
+    with pytest.raises(ConfigError, match="the view has no sasl_iam port"):
+        run_cli(["--view", str(view), "--iam"])

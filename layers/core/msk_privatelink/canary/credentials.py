@@ -73,7 +73,7 @@ def scram_credentials(
                 f"({shown}); tag one"
             )
             continue
-        out[cluster] = _read(secrets, found[0])
+        out[cluster] = read_scram_secret(secrets, found[0])
     return out
 
 
@@ -91,7 +91,8 @@ def _tagged_secrets(secrets: SecretsManagerClient) -> list[tuple[str, str]]:
     return out
 
 
-def _read(secrets: SecretsManagerClient, secret: str) -> ClusterCredentials:
+def read_scram_secret(secrets: SecretsManagerClient, secret: str) -> ClusterCredentials:
+    """The SCRAM user of an MSK SCRAM secret, or why it cannot be used."""
     try:
         answer = secrets.get_secret_value(SecretId=secret)
     except (ClientError, BotoCoreError) as exc:

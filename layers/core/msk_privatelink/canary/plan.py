@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from msk_privatelink.connectivity.kafka_metadata import OAuthBearer, Scram
-from msk_privatelink.connectivity.metadata_check import MetadataRequest
+from msk_privatelink.connectivity.metadata_check import Expected, MetadataRequest, request_for_view
 from msk_privatelink.connectivity.results import ProbeTarget
 from msk_privatelink.connectivity.targets import AddressExpectations, targets_from_view
 from msk_privatelink.consumer.aws.views import AppliedView
@@ -172,33 +172,16 @@ class MetadataCheck:
     broker id, the names it may be advertised under and its port."""
 
     request: MetadataRequest
-    expected: Mapping[int, tuple[frozenset[str], int]]
+    expected: Expected
 
 
 def plan_metadata(
     view: AppliedView, check: ClusterCheck, scheme: str, auth: Scram | OAuthBearer | None
 ) -> MetadataCheck | None:
-    """The metadata check of ``check``'s cluster on ``scheme``; None when the
-    view has no serving name on that scheme to fetch through."""
-    through = [t for t in check.targets if t.scheme == scheme]
-    if not through:
+    """The metadata check of ``check``'s cluster on ``scheme``, through a
+    name it probes (only serving ones); None when there is none."""
+    found = request_for_view(view.view, check.targets, scheme, auth)
+    if found is None:
         return None
-    bootstrap = next((t for t in through if t.broker == BOOTSTRAP_LABEL), through[0])
-    expected = {
-        broker.broker_id: (
-            frozenset(normalize_dns(h) for h in broker.host_names),
-            broker.ports[scheme],
-        )
-        for broker in view.view.brokers
-        if scheme in broker.ports
-    }
-    if not expected:
-        return None
-    request = MetadataRequest(
-        cluster=view.cluster_arn,
-        host=bootstrap.host,
-        port=bootstrap.port,
-        scheme=scheme,
-        auth=auth,
-    )
+    request, expected = found
     return MetadataCheck(request=request, expected=expected)

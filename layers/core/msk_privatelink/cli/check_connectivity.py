@@ -5,16 +5,34 @@ every broker name and scheme it resolves the name, connects, completes the
 TLS handshake and asks the broker for its API versions, then prints which
 step failed, per broker and scheme. No credentials, no AWS calls, no data
 produced or consumed (docs/connectivity.md).
+
+With credentials and a view (``--scram-secret``, ``--scram-user`` or
+``--iam``) it also fetches the cluster's metadata through the bootstrap and
+names every broker advertised at another name or port than the view holds,
+as the consumer stack's canary does.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from msk_privatelink.connectivity.kafka_metadata import OAuthBearer, Scram
+from msk_privatelink.connectivity.metadata_check import (
+    Expected,
+    MetadataOutcome,
+    MetadataRequest,
+    differences,
+    request_for_view,
+    run_request,
+)
 from msk_privatelink.connectivity.probe import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -38,6 +56,7 @@ from msk_privatelink.kernel.errors import ConfigError
 EXIT_OK = 0
 EXIT_FAILED = 1
 SCHEMES = ("plaintext", "tls", "sasl_scram", "sasl_iam")
+PASSWORD_VARIABLE = "MSK_PRIVATELINK_SCRAM_PASSWORD"
 
 
 def _bounded(
@@ -135,10 +154,31 @@ class CheckConnectivityCommand:
             help="the brokers' own IPs: a name resolving to one bypasses PrivateLink (a DNS "
             "failure); repeatable",
         )
+        credentials = parser.add_mutually_exclusive_group()
+        credentials.add_argument(
+            "--scram-secret",
+            metavar="SECRET",
+            help="with --view: also fetch the metadata through the bootstrap on sasl_scram as "
+            "this MSK SCRAM secret's user (ARN or name; read with your AWS credentials) and "
+            "compare the brokers it lists with the view",
+        )
+        credentials.add_argument(
+            "--scram-user",
+            metavar="USER",
+            help=f"as --scram-secret, as USER; the password from {PASSWORD_VARIABLE}, "
+            "else asked for at a terminal",
+        )
+        credentials.add_argument(
+            "--iam",
+            action="store_true",
+            help="as --scram-secret, on sasl_iam with an MSK IAM token signed with your AWS "
+            "credentials (no AWS call is made)",
+        )
         parser.add_argument("--output", choices=("table", "json"), default="table")
 
     def run(self, args: argparse.Namespace) -> int:
         targets = self._targets(args)
+        metadata = self._metadata(args, targets)
         settings = ProbeSettings(
             timeout=args.timeout,
             deadline=args.deadline,
@@ -147,26 +187,139 @@ class CheckConnectivityCommand:
             client_cert=args.client_cert,
             client_key=args.client_key,
         )
+        deadline_at = time.monotonic() + settings.deadline
         report = check(targets, settings)
+        outcome = None
+        if metadata is not None:
+            # After the probes, in what is left of the same deadline.
+            outcome = run_request(metadata[0], settings, deadline_at)
+        found = {} if metadata is None or outcome is None else _differences(metadata, outcome)
         if args.output == "json":
-            print(json.dumps(report.to_dict(), indent=2))
+            document: dict[str, Any] = report.to_dict()
+            if metadata is not None and outcome is not None:
+                document["metadata"] = {
+                    **outcome.to_dict(),
+                    "through": f"{metadata[0].host}:{metadata[0].port}",
+                    "scheme": metadata[0].scheme,
+                    "differences": {str(k): v for k, v in found.items()},
+                }
+            print(json.dumps(document, indent=2))
         else:
             from msk_privatelink.cli.colour import enabled
 
             print(render_report(report, colour=enabled(sys.stdout)))
-        return EXIT_OK if report.ok else EXIT_FAILED
+            if metadata is not None and outcome is not None:
+                print(render_metadata(metadata[0], outcome, found))
+        metadata_ok = outcome is None or (outcome.ok and not found)
+        return EXIT_OK if report.ok and metadata_ok else EXIT_FAILED
+
+    def _metadata(
+        self, args: argparse.Namespace, targets: list[ProbeTarget]
+    ) -> tuple[MetadataRequest, Expected] | None:
+        if not (args.scram_secret or args.scram_user or args.iam):
+            return None
+        if args.view is None:
+            raise ConfigError(
+                "--scram-secret, --scram-user and --iam need --view: the metadata is "
+                "compared with the brokers a view holds"
+            )
+        view = read_view(_read(args.view))
+        scheme = "sasl_iam" if args.iam else "sasl_scram"
+        auth: Scram | OAuthBearer
+        if args.iam:
+            auth = OAuthBearer(_iam_token(view.region))
+        elif args.scram_secret:
+            auth = _scram_secret(args.scram_secret, view.region)
+        else:
+            auth = Scram(args.scram_user, _password(), "SCRAM-SHA-512")
+        found = request_for_view(view, targets, scheme, auth)
+        if found is None:
+            raise ConfigError(
+                f"the view has no {scheme} port to fetch the metadata through"
+                + (" (--scheme leaves it out)" if args.scheme and args.scheme != scheme else "")
+            )
+        return found
 
     def _targets(self, args: argparse.Namespace) -> list[ProbeTarget]:
         expectations = parse_expectations(args.expect_addresses, args.cluster_addresses)
         if args.view is not None:
-            try:
-                document = args.view.read_text(encoding="utf-8")
-            except (OSError, UnicodeError) as exc:
-                raise ConfigError(f"cannot read the view {args.view}: {exc}") from exc
             schemes = [args.scheme] if args.scheme else None
-            return targets_from_view(read_view(document), expectations, schemes)
+            return targets_from_view(read_view(_read(args.view)), expectations, schemes)
         endpoints = args.brokers or [e for e in args.bootstrap.split(",") if e.strip()]
         return targets_from_endpoints(endpoints, args.scheme, expectations)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"cannot read the view {path}: {exc}") from exc
+
+
+def _password() -> str:
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password:
+        return password
+    if sys.stdin.isatty():
+        return getpass.getpass("SCRAM password: ")
+    raise ConfigError(f"--scram-user needs the password in {PASSWORD_VARIABLE} (or a terminal)")
+
+
+def _scram_secret(secret: str, region: str) -> Scram:
+    import boto3
+
+    from msk_privatelink.aws.clients import CLI_CONFIG
+    from msk_privatelink.canary.credentials import read_scram_secret
+
+    client = boto3.client("secretsmanager", region_name=region, config=CLI_CONFIG)
+    found = read_scram_secret(client, secret)
+    if found.scram is None:
+        raise ConfigError(str(found.problem).removeprefix("metadata check: "))
+    return found.scram
+
+
+def _iam_token(region: str) -> str:
+    import boto3
+
+    from msk_privatelink.canary.iam_token import msk_iam_token
+
+    credentials = boto3.Session().get_credentials()
+    if credentials is None:
+        raise ConfigError(
+            "--iam signs a token with your AWS credentials, and none were found "
+            "(AWS_PROFILE, environment variables or an instance role)"
+        )
+    return msk_iam_token(credentials.get_frozen_credentials(), region)
+
+
+def _differences(
+    metadata: tuple[MetadataRequest, Expected], outcome: MetadataOutcome
+) -> dict[int, str]:
+    return differences(metadata[1], outcome.brokers) if outcome.ok else {}
+
+
+def render_metadata(
+    request: MetadataRequest, outcome: MetadataOutcome, found: dict[int, str]
+) -> str:
+    """The metadata check's lines, after the probes' table."""
+    where = f"Metadata through {request.host}:{request.port} ({request.scheme})"
+    if not outcome.ok:
+        refused = " (the credentials were refused)" if outcome.authentication else ""
+        return (
+            f"{where}: failed at {outcome.step.value.upper()} ({outcome.stage}){refused}: "
+            f"{outcome.detail}"
+        )
+    if not found:
+        return f"{where}: {len(outcome.brokers)} brokers advertised, each as the view holds."
+    from msk_privatelink.cli.render import table
+
+    rows = [(str(broker), text) for broker, text in found.items()]
+    return "\n".join(
+        [
+            f"{where}: {len(found)} brokers differ from the view:",
+            table(("BROKER", "METADATA"), rows),
+        ]
+    )
 
 
 def render_report(report: CheckReport, colour: bool = False) -> str:

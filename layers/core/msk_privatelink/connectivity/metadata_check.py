@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msk_privatelink.connectivity.bootstrap_metadata import (
     AuthenticationError,
@@ -35,9 +35,13 @@ from msk_privatelink.connectivity.kafka_metadata import (
     Scram,
 )
 from msk_privatelink.connectivity.probe import ProbeSettings, Route, direct, resolve, tls_context
-from msk_privatelink.connectivity.results import Step
+from msk_privatelink.connectivity.results import ProbeTarget, Step
 from msk_privatelink.kernel.dns import normalize_dns
 from msk_privatelink.kernel.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Only its shape: the prober imports this module with the standard library alone.
+    from msk_privatelink.kernel.events import BrokerEndpointsChanged
 
 # One request per cluster a prober's network serves; a network serving more
 # clusters than this has its metadata checked for the first ones only.
@@ -123,6 +127,44 @@ class MetadataOutcome:
         }
 
 
+# Per broker id: the names it may be advertised under, and its port.
+Expected = Mapping[int, tuple[frozenset[str], int]]
+BOOTSTRAP_LABEL = "bootstrap"
+
+
+def request_for_view(
+    view: BrokerEndpointsChanged,
+    targets: Sequence[ProbeTarget],
+    scheme: str,
+    auth: Scram | OAuthBearer | None,
+) -> tuple[MetadataRequest, Expected] | None:
+    """The fetch of ``view``'s metadata on ``scheme`` and what it must list:
+    through the bootstrap name (shared-nlb) when ``targets`` hold it, else
+    the first broker name of the scheme in ``targets`` (the ones that can be
+    reached); every broker of the view is expected. None when the view or
+    ``targets`` have nothing on ``scheme``."""
+    expected = {
+        broker.broker_id: (
+            frozenset(normalize_dns(h) for h in broker.host_names),
+            broker.ports[scheme],
+        )
+        for broker in view.brokers
+        if scheme in broker.ports
+    }
+    through = [t for t in targets if t.scheme == scheme]
+    if not expected or not through:
+        return None
+    bootstrap = next((t for t in through if t.broker == BOOTSTRAP_LABEL), through[0])
+    request = MetadataRequest(
+        cluster=view.cluster_arn,
+        host=bootstrap.host,
+        port=bootstrap.port,
+        scheme=scheme,
+        auth=auth,
+    )
+    return request, expected
+
+
 def run_request(
     request: MetadataRequest,
     settings: ProbeSettings,
@@ -166,7 +208,7 @@ def run_request(
 
 
 def differences(
-    expected: Mapping[int, tuple[frozenset[str], int]],
+    expected: Expected,
     advertised: Sequence[tuple[int, str, int]],
 ) -> dict[int, str]:
     """Per broker id, how the advertised broker differs from the view: not
