@@ -177,6 +177,7 @@ def test_too_many_requests_are_refused() -> None:
         ({"step": "boom"}, "'boom' is not a step"),
         ({"brokers": [[1, "h.example"]]}, r"brokers\[0\]: \[node id, host, port\]"),
         ({"brokers": [[True, "h.example", 9096]]}, "an integer is required"),
+        ({"brokers": [[1, "h.example", 0]]}, "out of range"),
     ],
 )
 def test_malformed_answers_are_refused(change: dict[str, Any], message: str) -> None:

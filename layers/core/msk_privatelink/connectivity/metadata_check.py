@@ -331,6 +331,8 @@ def _outcome(raw: Any, request: MetadataRequest, where: str) -> MetadataOutcome:
         node_id = _int(item[0], f"{where}.brokers[{i}][0]")
         host = _text(item[1], f"{where}.brokers[{i}][1]", MAX_HOST)
         port = _int(item[2], f"{where}.brokers[{i}][2]")
+        if not 0 <= node_id < 2**31 or not 0 < port < 65536:
+            raise MetadataContractError(f"{where}.brokers[{i}]: node id or port out of range")
         brokers.append((node_id, host, port))
     stage = data.get("stage")
     connected = data.get("connected_to")
