@@ -17,6 +17,7 @@ import pytest
 from msk_privatelink.canary.cleanup import handle_custom_resource
 from msk_privatelink.canary.credentials import CLUSTER_TAG
 from msk_privatelink.canary.probers import ProberFunctions
+from msk_privatelink.connectivity import prober_function
 from msk_privatelink.kernel.consumer_events import ConsumerConnectivityReport
 from msk_privatelink.kernel.events import BrokerEndpointsChanged
 from msk_privatelink.kernel.records import parse, replace
@@ -381,10 +382,11 @@ def test_a_tagged_scram_secret_has_the_prober_fetch_metadata_through_the_bootstr
 ) -> None:
     w, stack, view, replies = scram_onboarded
     add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
-    # Neither is read: one is untagged, the other names another cluster.
-    add_secret(stack, "AmazonMSK_other", json.dumps(SCRAM_USER), None)
+    # Neither is used: one is untagged, the other names another cluster.
+    someone = {"username": "someone", "password": "someone-else-Pa55"}
+    add_secret(stack, "AmazonMSK_other", json.dumps(someone), None)
     other = view.cluster_arn.replace("/demo-cluster/", "/another-cluster/")
-    add_secret(stack, "AmazonMSK_elsewhere", json.dumps(SCRAM_USER), other)
+    add_secret(stack, "AmazonMSK_elsewhere", json.dumps(someone), other)
     canary = Canary(stack)
     canary.deploy()
     invoke = canary.handler()
@@ -443,7 +445,10 @@ def test_the_metadata_check_reads_its_tagged_secret_within_the_canarys_role(
     scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
 ) -> None:
     _, stack, view, _ = scram_onboarded
-    add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    tagged = add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    add_secret(stack, "AmazonMSK_other", json.dumps(SCRAM_USER), None)
+    other = view.cluster_arn.replace("/demo-cluster/", "/another-cluster/")
+    add_secret(stack, "AmazonMSK_elsewhere", json.dumps(SCRAM_USER), other)
     canary = Canary(stack)
     canary.deploy()
     invoke = canary.handler()
@@ -458,6 +463,13 @@ def test_the_metadata_check_reads_its_tagged_secret_within_the_canarys_role(
     assert [d.describe() for d in calls.denied()] == []
     used = {d.request.action for d in calls.decisions if d.request}
     assert {"secretsmanager:ListSecrets", "secretsmanager:GetSecretValue"} <= used
+    # Only the secret tagged for this cluster is read.
+    read = [
+        d.request.resource
+        for d in calls.decisions
+        if d.request and d.request.action == "secretsmanager:GetSecretValue"
+    ]
+    assert read == [tagged]
 
 
 def test_with_iam_enabled_the_canary_signs_a_token_for_the_clusters_region(
@@ -519,3 +531,36 @@ def test_iam_stays_off_unless_enabled(
 
     (call,) = canary.invocations
     assert "metadata" not in call["event"]
+
+
+def test_a_metadata_answer_out_of_contract_loses_only_the_metadata_check(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w, stack, view, replies = scram_onboarded
+    add_secret(stack, "AmazonMSK_canary", json.dumps(SCRAM_USER), view.cluster_arn)
+    real = prober_function.handle
+
+    def confused(event: Any, remaining: float) -> dict[str, Any]:
+        answer = real(event, remaining)
+        answer["metadata"][0]["cluster"] = "arn:aws:kafka:us-east-1:123456789012:cluster/x/y"
+        return answer
+
+    monkeypatch.setattr(prober_function, "handle", confused)
+    canary = Canary(stack)
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+    reports(w, replies)
+
+    invoke(SCHEDULED)
+
+    (report,) = reports(w, replies)
+    # The probes' results stand (every name fails at dns from this machine).
+    assert report.state == "unreachable"
+    assert report.probes == report.failed > 0
+    assert {f.step for f in report.failures} == {"dns"}
+    assert any(
+        p.startswith("metadata check: MetadataContractError:") and "another cluster" in p
+        for p in report.problems
+    )

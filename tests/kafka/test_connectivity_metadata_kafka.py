@@ -11,7 +11,7 @@ mechanism, no credentials, or credentials on a listener without SASL each
 fail at the request that notices. The prober's metadata check (what the
 canary asks from inside a consumer network) on the same listener: the
 brokers advertised, a view that differs named per broker, refused
-credentials told apart from an unreachable listener.
+credentials reported as such while the listener's probe passes.
 """
 
 from __future__ import annotations

@@ -408,6 +408,8 @@ def test_the_canarys_iam_metadata_check_may_only_connect_to_the_providers_cluste
         if s.sid == "ReadCanarySecrets"
     ]
     assert secrets.actions == ["secretsmanager:GetSecretValue"]
-    assert secrets.body["Condition"] == {
-        "StringLike": {"aws:ResourceTag/msk-privatelink:canary-cluster": "arn:*:kafka:*:cluster/*"}
-    }
+    (condition,) = secrets.body["Condition"]["StringLike"].values()
+    assert list(secrets.body["Condition"]["StringLike"]) == [
+        "aws:ResourceTag/msk-privatelink:canary-cluster"
+    ]
+    assert renderer(template).eval(condition) == "arn:aws:kafka:*:123456789012:cluster/*"

@@ -16,6 +16,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from msk_privatelink.canary.credentials import CLUSTER_TAG, scram_credentials
 from msk_privatelink.canary.endpoints import endpoint_addresses
 from msk_privatelink.canary.plan import ProberNetwork
 from msk_privatelink.canary.probers import (
@@ -231,3 +232,43 @@ def test_the_probers_answer_is_returned_and_its_failure_is_named() -> None:
     probers, _ = stubbed_invoke(failing)
     with pytest.raises(ProberFailedError, match="version 2, expected 1"):
         probers.invoke("consumer-prober-0123456789abcdef", {"version": 1})
+
+
+# ----------------------------------------------------- the metadata check's secrets
+
+
+def tagged_secret(session: boto3.Session, name: str, value: str, cluster: str = CLUSTER) -> str:
+    secrets = session.client("secretsmanager")
+    tags = [{"Key": CLUSTER_TAG, "Value": cluster}]
+    return secrets.create_secret(Name=name, SecretString=value, Tags=tags)["ARN"]
+
+
+def test_secrets_are_found_by_tag_and_problems_are_per_cluster(aws: boto3.Session) -> None:
+    other = CLUSTER.replace("/demo/", "/other/")
+    third = CLUSTER.replace("/demo/", "/third/")
+    tagged_secret(aws, "AmazonMSK_demo", json.dumps({"username": "u", "password": "p"}))
+    too_long = tagged_secret(
+        aws, "AmazonMSK_other", json.dumps({"username": "u", "password": "p" * 1025}), other
+    )
+    first = tagged_secret(
+        aws, "AmazonMSK_third_a", json.dumps({"username": "u", "password": "p"}), third
+    )
+    second = tagged_secret(
+        aws, "AmazonMSK_third_b", json.dumps({"username": "u", "password": "p"}), third
+    )
+
+    found = scram_credentials(aws.client("secretsmanager"), [CLUSTER, other, third, "arn:none"])
+
+    assert set(found) == {CLUSTER, other, third}
+    scram = found[CLUSTER].scram
+    assert scram is not None
+    assert (scram.username, scram.password, scram.mechanism) == ("u", "p", "SCRAM-SHA-512")
+    # The prober would refuse the whole request: this cluster's problem only.
+    assert found[other].scram is None
+    assert found[other].problem == (
+        f"metadata check: {too_long}: a user name or password longer than 1024 characters"
+    )
+    assert found[third].scram is None
+    assert found[third].problem == (
+        f"metadata check: 2 secrets are tagged for this cluster ({', '.join(sorted([first, second]))}); tag one"
+    )

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from msk_privatelink.aws.errors import error_code
 from msk_privatelink.connectivity.kafka_metadata import Scram
+from msk_privatelink.connectivity.metadata_check import MAX_SCRAM_FIELD
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -111,6 +112,13 @@ def read_scram_secret(secrets: SecretsManagerClient, secret: str) -> ClusterCred
             secret=secret,
             problem=f"metadata check: {secret} is not a JSON object with a username and a "
             "password (the form of an MSK SCRAM secret)",
+        )
+    if max(len(username), len(password)) > MAX_SCRAM_FIELD:
+        # The prober would refuse the whole request, every cluster's probes with it.
+        return ClusterCredentials(
+            secret=secret,
+            problem=f"metadata check: {secret}: a user name or password longer than "
+            f"{MAX_SCRAM_FIELD} characters",
         )
     return ClusterCredentials(secret=secret, scram=scram)
 

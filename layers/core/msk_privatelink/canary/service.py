@@ -272,8 +272,9 @@ class CanaryService:
             credentials = found.get(check.cluster_arn, ClusterCredentials())
             metadata = None
             if credentials.problem is not None:
+                # Named, but no reason to skip IAM where it is enabled.
                 problems[check.cluster_arn] = credentials.problem
-            elif credentials.scram is not None:
+            if credentials.scram is not None:
                 metadata = plan_metadata(view, check, SCRAM_SCHEME, credentials.scram)
             elif self._iam_token is not None and serves(view, IAM_SCHEME):
                 region = view.view.region
@@ -339,12 +340,22 @@ class CanaryService:
             request = encode_request(targets, self._settings.probe, [m.request for m in requests])
             answer = self._probers.invoke(name, request)
             report = decode_report(answer, targets)
-            fetched = decode_outcomes(answer.get("metadata"), [m.request for m in requests])
         except MskPrivateLinkError as exc:
             # One network's failure never holds back the others.
             logger.warning("probing failed", extra={"function": name, "error": str(exc)})
             why = f"{type(exc).__name__}: {exc}"
             return [result(c, problems=(why,)) for c in clusters]
+        try:
+            fetched = decode_outcomes(answer.get("metadata"), [m.request for m in requests])
+        except MskPrivateLinkError as exc:
+            # The probes' results stand; only the metadata check is lost.
+            logger.warning("metadata answer refused", extra={"function": name, "error": str(exc)})
+            why = f"metadata check: {type(exc).__name__}: {exc}"
+            credential_problems = {
+                **credential_problems,
+                **{m.request.cluster: why for m in requests},
+            }
+            fetched = []
         by_cluster = {o.cluster: o for o in fetched}
         outcomes = []
         start = 0

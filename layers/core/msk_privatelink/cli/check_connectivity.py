@@ -216,7 +216,7 @@ class CheckConnectivityCommand:
     def _metadata(
         self, args: argparse.Namespace, targets: list[ProbeTarget]
     ) -> tuple[MetadataRequest, Expected] | None:
-        if not (args.scram_secret or args.scram_user or args.iam):
+        if args.scram_secret is None and args.scram_user is None and not args.iam:
             return None
         if args.view is None:
             raise ConfigError(
@@ -225,19 +225,24 @@ class CheckConnectivityCommand:
             )
         view = read_view(_read(args.view))
         scheme = "sasl_iam" if args.iam else "sasl_scram"
-        auth: Scram | OAuthBearer
-        if args.iam:
-            auth = OAuthBearer(_iam_token(view.region))
-        elif args.scram_secret:
-            auth = _scram_secret(args.scram_secret, view.region)
-        else:
-            auth = Scram(args.scram_user, _password(), "SCRAM-SHA-512")
-        found = request_for_view(view, targets, scheme, auth)
-        if found is None:
+        # Where to fetch through first: no prompt or AWS call for nothing.
+        if request_for_view(view, targets, scheme, None) is None:
             raise ConfigError(
                 f"the view has no {scheme} port to fetch the metadata through"
                 + (" (--scheme leaves it out)" if args.scheme and args.scheme != scheme else "")
             )
+        auth: Scram | OAuthBearer
+        try:
+            if args.iam:
+                auth = OAuthBearer(_iam_token(view.region))
+            elif args.scram_secret is not None:
+                auth = _scram_secret(args.scram_secret)
+            else:
+                auth = Scram(args.scram_user, _password(), "SCRAM-SHA-512")
+        except ValueError as exc:
+            raise ConfigError(f"the metadata check's credentials: {exc}") from None
+        found = request_for_view(view, targets, scheme, auth)
+        assert found is not None
         return found
 
     def _targets(self, args: argparse.Namespace) -> list[ProbeTarget]:
@@ -265,13 +270,22 @@ def _password() -> str:
     raise ConfigError(f"--scram-user needs the password in {PASSWORD_VARIABLE} (or a terminal)")
 
 
-def _scram_secret(secret: str, region: str) -> Scram:
+def _scram_secret(secret: str) -> Scram:
+    """The user of an MSK SCRAM secret, read in the Region its ARN names
+    (else the session's own: where the consumer stack keeps the canary's)."""
     import boto3
+    from botocore.exceptions import BotoCoreError
 
     from msk_privatelink.aws.clients import CLI_CONFIG
     from msk_privatelink.canary.credentials import read_scram_secret
 
-    client = boto3.client("secretsmanager", region_name=region, config=CLI_CONFIG)
+    region = secret.split(":")[3] if secret.startswith("arn:") and secret.count(":") >= 6 else None
+    try:
+        client = boto3.client("secretsmanager", region_name=region, config=CLI_CONFIG)
+    except BotoCoreError as exc:
+        raise ConfigError(
+            f"--scram-secret {secret}: {exc} (give the secret's ARN, or set AWS_REGION)"
+        ) from None
     found = read_scram_secret(client, secret)
     if found.scram is None:
         raise ConfigError(str(found.problem).removeprefix("metadata check: "))

@@ -52,6 +52,8 @@ MAX_BROKERS = 1000
 MAX_LABEL = 300
 MAX_HOST = 253
 MAX_DETAIL = 2000
+# The longest SCRAM user name or password a request carries (both sides).
+MAX_SCRAM_FIELD = 1024
 # Schemes whose listener a metadata request can be answered on.
 CREDENTIAL_SCHEMES = frozenset({"plaintext", "tls", "sasl_scram", "sasl_iam"})
 MECHANISMS = frozenset({*SCRAM_MECHANISMS, OAUTHBEARER})
@@ -289,8 +291,8 @@ def _auth(raw: Any, where: str) -> Scram | OAuthBearer:
         if mechanism == OAUTHBEARER:
             return OAuthBearer(_text(data.get("token"), f"{where}.token", MAX_TOKEN_CHARS))
         return Scram(
-            username=_text(data.get("username"), f"{where}.username", 1024),
-            password=_text(data.get("password"), f"{where}.password", 1024),
+            username=_text(data.get("username"), f"{where}.username", MAX_SCRAM_FIELD),
+            password=_text(data.get("password"), f"{where}.password", MAX_SCRAM_FIELD),
             mechanism=mechanism,
         )
     except ValueError as exc:

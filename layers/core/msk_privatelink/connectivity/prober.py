@@ -16,9 +16,10 @@ Request (version 1)::
                   "forbidden": []}, ...]}
 
 Optionally ``"metadata": [{"cluster": ARN, "host", "port", "scheme",
-"auth": {"mechanism", "username", "password"} | null}, ...]``: fetch each
-cluster's metadata through that bootstrap after the probes, within the same
-deadline (connectivity/metadata_check.py).
+"auth": {"mechanism": "SCRAM-SHA-512", "username", "password"} |
+{"mechanism": "OAUTHBEARER", "token"} | null}, ...]``: fetch each cluster's
+metadata through that bootstrap after the probes, within the same deadline
+(connectivity/metadata_check.py).
 
 Response: ``{"version": 1, "summary": {...}, "results": [...]}`` as
 :meth:`CheckReport.to_dict` writes it; :func:`decode_report` reads it back;
@@ -33,6 +34,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from msk_privatelink.connectivity.metadata_check import (
@@ -175,9 +177,15 @@ def handle(
     report = run(targets, settings)
     answer = {"version": VERSION, **report.to_dict()}
     if metadata:
-        # After the probes, in what is left of the same deadline: a fetch
-        # that finds no time left says so at its first step.
-        answer["metadata"] = [fetch(m, settings, deadline_at).to_dict() for m in metadata]
+        # After the probes, in what is left of the same deadline, side by
+        # side (one slow bootstrap must not eat the others' time); each
+        # fetch bounds its own steps, and one that finds no time left says
+        # so at its first step.
+        with ThreadPoolExecutor(
+            max_workers=min(settings.workers, len(metadata)), thread_name_prefix="metadata"
+        ) as pool:
+            outcomes = list(pool.map(lambda m: fetch(m, settings, deadline_at), metadata))
+        answer["metadata"] = [o.to_dict() for o in outcomes]
     return answer
 
 
