@@ -564,3 +564,24 @@ def test_a_metadata_answer_out_of_contract_loses_only_the_metadata_check(
         p.startswith("metadata check: MetadataContractError:") and "another cluster" in p
         for p in report.problems
     )
+
+
+def test_a_secret_that_cannot_be_used_leaves_iam_to_check_the_metadata(
+    scram_onboarded: tuple[World, ConsumerStack, BrokerEndpointsChanged, str],
+) -> None:
+    w, stack, view, replies = scram_onboarded
+    secret = add_secret(stack, "AmazonMSK_canary", "not json", view.cluster_arn)
+    canary = Canary(stack, parameters={"ConnectivityCanaryIamAuth": "enabled"})
+    canary.deploy()
+    invoke = canary.handler()
+    invoke(SCHEDULED)
+    reports(w, replies)
+
+    invoke(SCHEDULED)
+
+    (call,) = canary.invocations
+    assert [m["scheme"] for m in call["event"]["metadata"]] == ["sasl_iam"]
+    (report,) = reports(w, replies)
+    assert any(
+        p.startswith(f"metadata check: {secret} is not a JSON object") for p in report.problems
+    )
